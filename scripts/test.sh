@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo nextest run --workspace --no-fail-fast "$@"
 # After every test has ended: no namespace or link of ours may remain.
-cargo nextest run -p qoelab-lab --test lab --run-ignored only no_lab_leftovers_remain
+cargo nextest run --workspace --run-ignored only -E "test(=no_lab_leftovers_remain)"
