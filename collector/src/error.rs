@@ -1,0 +1,78 @@
+//! Collector errors, classified so that the web layer maps each to one HTTP status.
+
+/// Everything the collector can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A value given by the user is not acceptable (HTTP 400/422).
+    #[error("{field} = '{value}' is not accepted: {accepted}")]
+    Invalid {
+        /// The field, e.g. `limits` or `reports[3].knob`.
+        field: String,
+        /// The value as given.
+        value: String,
+        /// What is accepted.
+        accepted: String,
+    },
+    /// The thing asked for does not exist (HTTP 404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request does not fit the current state, e.g. finishing a session that is not
+    /// running (HTTP 409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The database cannot be reached (HTTP 503); nothing was stored.
+    #[error("the database at {url} is unavailable: {source}")]
+    Unavailable {
+        /// The database URL, password redacted.
+        url: String,
+        /// What the driver said.
+        source: sqlx::Error,
+    },
+    /// A query failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The schema could not be migrated.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored document could not be read back.
+    #[error("stored JSON is unreadable: {0}")]
+    Json(#[from] serde_json::Error),
+    /// Writing an export failed.
+    #[error("export failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Error {
+    /// An [`Error::Invalid`] for `field`.
+    pub fn invalid(field: impl Into<String>, value: impl ToString, accepted: impl Into<String>) -> Error {
+        Error::Invalid {
+            field: field.into(),
+            value: value.to_string(),
+            accepted: accepted.into(),
+        }
+    }
+
+    /// An [`Error::Unavailable`] for the database at `url`.
+    pub fn unavailable(url: &str, source: sqlx::Error) -> Error {
+        Error::Unavailable {
+            url: url.to_string(),
+            source,
+        }
+    }
+
+    /// Whether retrying later may succeed (the database was unreachable or dropped the
+    /// connection), as opposed to an error in the request or the data.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Unavailable { .. } => true,
+            Error::Database(e) => matches!(
+                e,
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// Result with [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;

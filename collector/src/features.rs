@@ -1,0 +1,266 @@
+//! Correlation: one feature row per session from its flows, its time series, its network
+//! profile and its application report. Column meanings are documented in `COLUMNS.md`.
+//!
+//! Flow columns are aggregated by their name, so any statistic the capture adds is carried
+//! over without code here: `*_min` → minimum over flows, `*_max` → maximum, `*_avg`, `*_mean`
+//! and `*_std` → mean weighted by the flows' bytes in that direction, everything else (counts,
+//! bytes, packets) → sum. Identity and time columns of a flow are not features.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::session::{Bin, Results, Session};
+
+/// Flow columns that identify a flow or place it in time; they are not aggregated.
+const NOT_FEATURES: [&str; 6] = ["protocol", "client_addr", "client_port", "server_addr", "server_port", "flow_id"];
+
+/// A bin with fewer bytes than this in a direction counts as idle (at most two full frames:
+/// acknowledgements and keep-alives, no payload burst).
+pub const IDLE_BYTES: u64 = 3000;
+
+/// The numeric value of `key` in a flow record (booleans count as 0/1).
+pub fn number(flow: &Map<String, Value>, key: &str) -> Option<f64> {
+    match flow.get(key)? {
+        Value::Number(n) => n.as_f64(),
+        Value::Bool(b) => Some(f64::from(u8::from(*b))),
+        _ => None,
+    }
+}
+
+fn is_time_column(name: &str) -> bool {
+    name.ends_with("_ts_ms") || name.ends_with("_time_ms") || name.ends_with("_unix_ms") || name.starts_with("first_") || name.starts_with("last_")
+}
+
+enum Rule {
+    Min,
+    Max,
+    WeightedMean,
+    Sum,
+}
+
+fn rule_for(name: &str) -> Rule {
+    if name.ends_with("_min") || name.contains("_min_") {
+        Rule::Min
+    } else if name.ends_with("_max") || name.contains("_max_") {
+        Rule::Max
+    } else if ["_avg", "_mean", "_std"].iter().any(|s| name.ends_with(s) || name.contains(&format!("{s}_"))) {
+        Rule::WeightedMean
+    } else {
+        Rule::Sum
+    }
+}
+
+fn weight_of(flow: &Map<String, Value>, name: &str) -> f64 {
+    let direction = if name.starts_with("s2c_") { "s2c" } else { "c2s" };
+    // Every flow counts at least a little, so flows without payload still average.
+    number(flow, &format!("{direction}_ip_bytes")).unwrap_or(0.0).max(1.0)
+}
+
+/// The feature row of a finished session.
+pub fn feature_row(session: &Session, results: &Results) -> BTreeMap<String, Value> {
+    let mut row = BTreeMap::new();
+    row.insert("session_id".into(), session.id.into());
+    row.insert("campaign_id".into(), session.campaign_id.into());
+    row.insert("seq".into(), session.seq.into());
+    row.insert("ctx_rate_bps".into(), session.profile.rate_bps.map_or(Value::Null, Value::from));
+    row.insert("ctx_delay_ms".into(), session.profile.delay_ms.map_or(Value::Null, Value::from));
+    row.insert("ctx_loss".into(), session.profile.loss.map_or(Value::Null, Value::from));
+    row.insert("ctx_workload".into(), session.workload.clone().into());
+    aggregate_flows(&results.flows, &mut row);
+    let capture_bins: Vec<&Bin> = results.series.iter().filter(|b| b.flow_idx.is_none()).collect();
+    series_features(&capture_bins, results.bin_ms.max(1), &mut row);
+    if let Some(Value::Object(record)) = &results.application {
+        for (key, value) in record {
+            let value = match value {
+                Value::Bool(b) => Value::from(u8::from(*b)),
+                Value::Number(_) | Value::String(_) | Value::Null => value.clone(),
+                _ => continue,
+            };
+            row.insert(format!("label_{key}"), value);
+        }
+    }
+    row
+}
+
+fn aggregate_flows(flows: &[Map<String, Value>], row: &mut BTreeMap<String, Value>) {
+    row.insert("flow_count".into(), flows.len().into());
+    let count = |proto: &str| flows.iter().filter(|f| f.get("protocol").and_then(Value::as_str) == Some(proto)).count();
+    row.insert("tcp_flow_count".into(), count("tcp").into());
+    row.insert("udp_flow_count".into(), count("udp").into());
+    let mut names: Vec<&String> = flows.iter().flat_map(|f| f.keys()).collect();
+    names.sort();
+    names.dedup();
+    for name in names {
+        if NOT_FEATURES.contains(&name.as_str()) || is_time_column(name) {
+            continue;
+        }
+        let values: Vec<(f64, f64)> =
+            flows.iter().filter_map(|f| number(f, name).map(|v| (v, weight_of(f, name)))).collect();
+        if values.is_empty() {
+            continue;
+        }
+        let value = match rule_for(name) {
+            Rule::Min => values.iter().map(|v| v.0).fold(f64::INFINITY, f64::min),
+            Rule::Max => values.iter().map(|v| v.0).fold(f64::NEG_INFINITY, f64::max),
+            Rule::Sum => values.iter().map(|v| v.0).sum(),
+            Rule::WeightedMean => {
+                let total: f64 = values.iter().map(|v| v.1).sum();
+                values.iter().map(|v| v.0 * v.1).sum::<f64>() / total
+            }
+        };
+        row.insert(name.clone(), finite(value));
+    }
+}
+
+fn finite(v: f64) -> Value {
+    if v.is_finite() { Value::from(v) } else { Value::Null }
+}
+
+/// Quantile `q` of sorted values, linear between neighbours.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+fn series_features(bins: &[&Bin], bin_ms: u64, row: &mut BTreeMap<String, Value>) {
+    let seconds = bin_ms as f64 / 1000.0;
+    for (dir, bytes_of) in [("c2s", (|b: &Bin| b.c2s_bytes) as fn(&Bin) -> u64), ("s2c", |b: &Bin| b.s2c_bytes)] {
+        let bytes: Vec<u64> = bins.iter().map(|b| bytes_of(b)).collect();
+        let mut rates: Vec<f64> = bytes.iter().map(|b| *b as f64 * 8.0 / seconds).collect();
+        let put = |row: &mut BTreeMap<String, Value>, name: &str, v: f64| {
+            row.insert(format!("{dir}_{name}"), finite(v));
+        };
+        if rates.is_empty() {
+            for name in ["tput_mean_bps", "tput_std_bps", "tput_p10_bps", "tput_p50_bps", "tput_p90_bps"] {
+                row.insert(format!("{dir}_{name}"), Value::Null);
+            }
+        } else {
+            let mean = rates.iter().sum::<f64>() / rates.len() as f64;
+            let var = rates.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / rates.len() as f64;
+            rates.sort_by(f64::total_cmp);
+            put(row, "tput_mean_bps", mean);
+            put(row, "tput_std_bps", var.sqrt());
+            put(row, "tput_p10_bps", quantile(&rates, 0.1));
+            put(row, "tput_p50_bps", quantile(&rates, 0.5));
+            put(row, "tput_p90_bps", quantile(&rates, 0.9));
+        }
+        // Bursts: maximal runs of non-idle bins; idle gaps: runs of idle bins between them.
+        let mut bursts: Vec<(u64, u64)> = Vec::new(); // (bytes, bins)
+        let mut gaps: Vec<u64> = Vec::new();
+        let (mut run_bytes, mut run_bins, mut idle_run) = (0u64, 0u64, 0u64);
+        for &b in &bytes {
+            if b >= IDLE_BYTES {
+                if idle_run > 0 && !bursts.is_empty() {
+                    gaps.push(idle_run);
+                }
+                idle_run = 0;
+                run_bytes += b;
+                run_bins += 1;
+            } else {
+                if run_bins > 0 {
+                    bursts.push((run_bytes, run_bins));
+                }
+                run_bytes = 0;
+                run_bins = 0;
+                idle_run += 1;
+            }
+        }
+        if run_bins > 0 {
+            bursts.push((run_bytes, run_bins));
+        }
+        let idle_bins = bytes.iter().filter(|b| **b < IDLE_BYTES).count();
+        put(row, "idle_fraction", if bytes.is_empty() { f64::NAN } else { idle_bins as f64 / bytes.len() as f64 });
+        put(row, "idle_gap_count", gaps.len() as f64);
+        put(row, "idle_gap_max_s", gaps.iter().max().map_or(0.0, |g| *g as f64 * seconds));
+        put(row, "burst_count", bursts.len() as f64);
+        let burst_mean = |f: fn(&(u64, u64)) -> f64| {
+            if bursts.is_empty() { f64::NAN } else { bursts.iter().map(f).sum::<f64>() / bursts.len() as f64 }
+        };
+        put(row, "burst_bytes_mean", burst_mean(|b| b.0 as f64));
+        put(row, "burst_bytes_max", bursts.iter().map(|b| b.0 as f64).fold(f64::NAN, f64::max));
+        put(row, "burst_duration_mean_s", burst_mean(|b| b.1 as f64) * seconds);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::campaign::{Profile, SessionStatus};
+    use serde_json::json;
+
+    fn session() -> Session {
+        Session {
+            id: 5,
+            campaign_id: 2,
+            seq: 0,
+            profile: Profile { rate_bps: Some(1_000_000), delay_ms: None, loss: None },
+            workload: "video/buffer".into(),
+            status: SessionStatus::Running,
+            attempts: 1,
+            started_ms: None,
+            finished_ms: None,
+            failure: None,
+            capture_id: None,
+        }
+    }
+
+    fn bin(i: u32, s2c: u64) -> Bin {
+        Bin { flow_idx: None, bin: i, start_ms: i64::from(i) * 1000, c2s_bytes: 100, s2c_bytes: s2c, c2s_pkts: 1, s2c_pkts: 1, c2s_retx: 0, s2c_retx: 0 }
+    }
+
+    #[test]
+    fn flows_aggregate_by_column_name() {
+        let flows = vec![
+            json!({"protocol": "tcp", "client_port": 5000, "c2s_ip_bytes": 1000, "s2c_ip_bytes": 9000,
+                   "s2c_rtt_min_ms": 10.0, "s2c_rtt_max_ms": 30.0, "s2c_rtt_avg_ms": 20.0, "s2c_retx_pkts": 2,
+                   "first_ts_ms": 1}),
+            json!({"protocol": "tcp", "client_port": 5001, "c2s_ip_bytes": 1000, "s2c_ip_bytes": 1000,
+                   "s2c_rtt_min_ms": 5.0, "s2c_rtt_max_ms": 50.0, "s2c_rtt_avg_ms": 40.0, "s2c_retx_pkts": 3}),
+        ];
+        let results = Results {
+            flows: flows.into_iter().map(|f| f.as_object().unwrap().clone()).collect(),
+            application: Some(json!({"stall_count": 2, "stall": true, "qoe_class": "low", "segments": [1, 2]})),
+            ..Results::default()
+        };
+        let row = feature_row(&session(), &results);
+        assert_eq!(row["flow_count"], json!(2));
+        assert_eq!(row["s2c_ip_bytes"], json!(10000.0));
+        assert_eq!(row["s2c_retx_pkts"], json!(5.0));
+        assert_eq!(row["s2c_rtt_min_ms"], json!(5.0));
+        assert_eq!(row["s2c_rtt_max_ms"], json!(50.0));
+        // Byte-weighted: (20·9000 + 40·1000) / 10000.
+        assert_eq!(row["s2c_rtt_avg_ms"], json!(22.0));
+        assert!(!row.contains_key("client_port") && !row.contains_key("first_ts_ms"));
+        assert_eq!(row["label_stall_count"], json!(2));
+        assert_eq!(row["label_stall"], json!(1));
+        assert_eq!(row["label_qoe_class"], json!("low"));
+        assert!(!row.contains_key("label_segments"));
+        assert_eq!(row["ctx_rate_bps"], json!(1_000_000));
+    }
+
+    #[test]
+    fn series_reveal_bursts_and_idle_gaps() {
+        // Two segment downloads (2 bins, then 1 bin) separated by 3 idle seconds.
+        let bins = [bin(0, 100_000), bin(1, 80_000), bin(2, 0), bin(3, 500), bin(4, 0), bin(5, 60_000)];
+        let results = Results { bin_ms: 1000, series: bins.to_vec(), ..Results::default() };
+        let row = feature_row(&session(), &results);
+        assert_eq!(row["s2c_burst_count"], json!(2.0));
+        assert_eq!(row["s2c_idle_gap_count"], json!(1.0));
+        assert_eq!(row["s2c_idle_gap_max_s"], json!(3.0));
+        assert_eq!(row["s2c_burst_bytes_max"], json!(180_000.0));
+        assert_eq!(row["s2c_idle_fraction"], json!(0.5));
+        let mean = (100_000.0 + 80_000.0 + 500.0 + 60_000.0) * 8.0 / 6.0;
+        assert_eq!(row["s2c_tput_mean_bps"], json!(mean));
+        assert_eq!(row["s2c_tput_p50_bps"], json!((500.0 + 60_000.0) * 8.0 / 2.0));
+    }
+
+    #[test]
+    fn an_empty_session_gives_nulls_not_nans() {
+        let row = feature_row(&session(), &Results::default());
+        assert_eq!(row["s2c_tput_mean_bps"], Value::Null);
+        assert_eq!(row["flow_count"], json!(0));
+        assert!(serde_json::to_string(&row).is_ok());
+    }
+}

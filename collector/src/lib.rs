@@ -1,0 +1,18 @@
+//! The collector: storage, labeling campaigns, ingest, correlation and dataset export.
+//!
+//! - [`db`]: PostgreSQL or SQLite behind one pool and one portable schema (migrations at start).
+//! - [`campaign`]: campaign specs, validation, the seeded spread of profiles over sessions.
+//! - [`session`]: session states, storing a session's results in one transaction, queries.
+//! - [`features`]: correlation of flows, series, profile and application report into one row.
+//!
+//! Not here: HTML (the web crate renders), shaping and capture (the agent does them).
+
+pub mod campaign;
+pub mod db;
+pub mod error;
+pub mod features;
+pub mod session;
+mod shuffle;
+
+pub use db::{Backend, Db};
+pub use error::{Error, Result};

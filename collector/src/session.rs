@@ -1,0 +1,449 @@
+//! Sessions: claiming the next one, storing a finished one's results in one transaction,
+//! and reading them back (lists with filters, sorting and pages; one session in detail).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sqlx::{AssertSqlSafe, Row};
+use sqlx::any::AnyRow;
+
+use crate::campaign::{Profile, SessionStatus};
+use crate::db::{Db, now_ms};
+use crate::error::{Error, Result};
+use crate::features;
+
+/// One session as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct Session {
+    /// Id.
+    pub id: i64,
+    /// Its campaign.
+    pub campaign_id: i64,
+    /// Position in the campaign, from 0.
+    pub seq: i64,
+    /// Network conditions.
+    pub profile: Profile,
+    /// Workload label, e.g. `video/buffer`.
+    pub workload: String,
+    /// State.
+    pub status: SessionStatus,
+    /// How many times it was started.
+    pub attempts: i64,
+    /// Start, Unix ms.
+    pub started_ms: Option<i64>,
+    /// End, Unix ms.
+    pub finished_ms: Option<i64>,
+    /// Why it failed.
+    pub failure: Option<String>,
+    /// The capture that measured it.
+    pub capture_id: Option<String>,
+}
+
+const SESSION_COLUMNS: &str =
+    "id, campaign_id, seq, rate_bps, delay_ms, loss, workload, status, attempts, started_ms, finished_ms, failure, capture_id";
+
+fn session_from_row(row: &AnyRow) -> Result<Session> {
+    let status: String = row.try_get("status")?;
+    Ok(Session {
+        id: row.try_get("id")?,
+        campaign_id: row.try_get("campaign_id")?,
+        seq: row.try_get("seq")?,
+        profile: Profile {
+            rate_bps: row.try_get::<Option<i64>, _>("rate_bps")?.map(|r| r as u64),
+            delay_ms: row.try_get("delay_ms")?,
+            loss: row.try_get("loss")?,
+        },
+        workload: row.try_get("workload")?,
+        status: status.parse()?,
+        attempts: row.try_get("attempts")?,
+        started_ms: row.try_get("started_ms")?,
+        finished_ms: row.try_get("finished_ms")?,
+        failure: row.try_get("failure")?,
+        capture_id: row.try_get("capture_id")?,
+    })
+}
+
+/// Marks the next pending session of `campaign_id` running and returns it; `None` when no
+/// session is pending.
+pub async fn claim_next(db: &Db, campaign_id: i64) -> Result<Option<Session>> {
+    let mut tx = db.begin().await?;
+    let next: Option<(i64,)> = sqlx::query_as(
+        "SELECT id FROM sessions WHERE campaign_id = $1 AND status = 'pending' ORDER BY seq LIMIT 1",
+    )
+    .bind(campaign_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((id,)) = next else {
+        return Ok(None);
+    };
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "UPDATE sessions SET status = 'running', attempts = attempts + 1, started_ms = $1, finished_ms = NULL, \
+         failure = NULL WHERE id = $2 AND status = 'pending' RETURNING {SESSION_COLUMNS}"
+    )))
+    .bind(now_ms())
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some(session_from_row(&row)?))
+}
+
+/// The session with this id.
+pub async fn get(db: &Db, id: i64) -> Result<Session> {
+    let row = sqlx::query(AssertSqlSafe(format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1")))
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no session with id {id}")))?;
+    session_from_row(&row)
+}
+
+/// Records the capture measuring a running session.
+pub async fn set_capture(db: &Db, id: i64, capture_id: &str) -> Result<()> {
+    sqlx::query("UPDATE sessions SET capture_id = $1 WHERE id = $2")
+        .bind(capture_id)
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Ends a running session without results: `failed` with `reason`, or `discarded`.
+pub async fn end_without_results(db: &Db, id: i64, status: SessionStatus, reason: &str) -> Result<()> {
+    sqlx::query("UPDATE sessions SET status = $1, failure = $2, finished_ms = $3 WHERE id = $4 AND status = 'running'")
+        .bind(status.as_str())
+        .bind(reason)
+        .bind(now_ms())
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Puts a session back to pending (a stopped campaign's running session).
+pub async fn requeue(db: &Db, id: i64) -> Result<()> {
+    sqlx::query("UPDATE sessions SET status = 'pending', started_ms = NULL, capture_id = NULL WHERE id = $1 AND status = 'running'")
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// One time bin of traffic, of one flow or (with `flow_idx` `None`) of the whole capture.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Bin {
+    /// The flow's index in [`Results::flows`], or `None` for the whole capture.
+    pub flow_idx: Option<u32>,
+    /// Bin number from the start of the capture.
+    pub bin: u32,
+    /// Bin start, Unix ms.
+    pub start_ms: i64,
+    /// Client → server bytes (IP).
+    pub c2s_bytes: u64,
+    /// Server → client bytes (IP).
+    pub s2c_bytes: u64,
+    /// Client → server packets.
+    pub c2s_pkts: u64,
+    /// Server → client packets.
+    pub s2c_pkts: u64,
+    /// Client → server retransmitted packets.
+    pub c2s_retx: u64,
+    /// Server → client retransmitted packets.
+    pub s2c_retx: u64,
+}
+
+/// What a session produced: flow statistics, time series, and the application's report.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Results {
+    /// The capture's id.
+    pub capture_id: Option<String>,
+    /// Bin width of `series`, ms.
+    pub bin_ms: u64,
+    /// One statistics record per flow (the capture's columns).
+    pub flows: Vec<Map<String, Value>>,
+    /// Time bins per flow and for the whole capture.
+    pub series: Vec<Bin>,
+    /// The application's QoE/QoS record, if it reported one.
+    pub application: Option<Value>,
+}
+
+impl Results {
+    /// Whether the session carried any traffic at all.
+    pub fn has_traffic(&self) -> bool {
+        self.flows.iter().any(|f| {
+            features::number(f, "c2s_ip_bytes").unwrap_or(0.0) + features::number(f, "s2c_ip_bytes").unwrap_or(0.0)
+                > 0.0
+        })
+    }
+}
+
+fn text(flow: &Map<String, Value>, key: &str) -> String {
+    match flow.get(key) {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
+}
+
+/// Stores a session's results and marks it done, all in one transaction: either everything
+/// is stored or nothing is.
+pub async fn store_results(db: &Db, session: &Session, results: &Results) -> Result<()> {
+    let row = features::feature_row(session, results);
+    let mut tx = db.begin().await?;
+    for (chunk_no, chunk) in results.flows.chunks(200).enumerate() {
+        let mut sql = String::from(
+            "INSERT INTO flows (session_id, idx, protocol, client_addr, client_port, server_addr, server_port, \
+             c2s_bytes, s2c_bytes, stats) VALUES ",
+        );
+        push_placeholders(&mut sql, chunk.len(), 10);
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (i, flow) in chunk.iter().enumerate() {
+            query = query
+                .bind(session.id)
+                .bind((chunk_no * 200 + i) as i64)
+                .bind(text(flow, "protocol"))
+                .bind(text(flow, "client_addr"))
+                .bind(features::number(flow, "client_port").unwrap_or(0.0) as i64)
+                .bind(text(flow, "server_addr"))
+                .bind(features::number(flow, "server_port").unwrap_or(0.0) as i64)
+                .bind(features::number(flow, "c2s_ip_bytes").unwrap_or(0.0) as i64)
+                .bind(features::number(flow, "s2c_ip_bytes").unwrap_or(0.0) as i64)
+                .bind(serde_json::to_string(flow)?);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    for chunk in results.series.chunks(500) {
+        let mut sql = String::from(
+            "INSERT INTO series_bins (session_id, flow_idx, bin, start_ms, c2s_bytes, s2c_bytes, c2s_pkts, \
+             s2c_pkts, c2s_retx, s2c_retx) VALUES ",
+        );
+        push_placeholders(&mut sql, chunk.len(), 10);
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for b in chunk {
+            query = query
+                .bind(session.id)
+                .bind(b.flow_idx.map_or(-1, i64::from))
+                .bind(i64::from(b.bin))
+                .bind(b.start_ms)
+                .bind(b.c2s_bytes as i64)
+                .bind(b.s2c_bytes as i64)
+                .bind(b.c2s_pkts as i64)
+                .bind(b.s2c_pkts as i64)
+                .bind(b.c2s_retx as i64)
+                .bind(b.s2c_retx as i64);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    if let Some(application) = &results.application {
+        sqlx::query("INSERT INTO session_qoe (session_id, record) VALUES ($1, $2)")
+            .bind(session.id)
+            .bind(serde_json::to_string(application)?)
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query("INSERT INTO session_features (session_id, features) VALUES ($1, $2)")
+        .bind(session.id)
+        .bind(serde_json::to_string(&row)?)
+        .execute(&mut *tx)
+        .await?;
+    let updated = sqlx::query(
+        "UPDATE sessions SET status = 'done', finished_ms = $1, capture_id = $2 WHERE id = $3 AND status = 'running'",
+    )
+    .bind(now_ms())
+    .bind(results.capture_id.clone())
+    .bind(session.id)
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() != 1 {
+        return Err(Error::Conflict(format!("session {} is not running; its results were not stored", session.id)));
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Appends `rows` groups of `width` numbered placeholders: `($1,…,$w),($w+1,…)`.
+pub(crate) fn push_placeholders(sql: &mut String, rows: usize, width: usize) {
+    for r in 0..rows {
+        sql.push(if r == 0 { '(' } else { ',' });
+        if r > 0 {
+            sql.push('(');
+        }
+        for c in 0..width {
+            if c > 0 {
+                sql.push(',');
+            }
+            sql.push('$');
+            sql.push_str(&(r * width + c + 1).to_string());
+        }
+        sql.push(')');
+    }
+}
+
+/// Filters, sorting and page of a session list.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SessionQuery {
+    /// Only this campaign.
+    pub campaign_id: Option<i64>,
+    /// Only this state.
+    pub status: Option<SessionStatus>,
+    /// Only this limit, bit/s; 0 means unlimited.
+    pub rate_bps: Option<u64>,
+    /// Sort column: `seq` (default), `id`, `rate_bps`, `status`, `started_ms`.
+    pub sort: Option<String>,
+    /// Sort descending.
+    #[serde(default)]
+    pub desc: bool,
+    /// Page number from 0.
+    #[serde(default)]
+    pub page: u32,
+    /// Rows per page (default 50, at most 1000).
+    pub per_page: Option<u32>,
+}
+
+/// A page of sessions and the number of all that match.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionPage {
+    /// The sessions on this page.
+    pub sessions: Vec<Session>,
+    /// Sessions matching the filters, over all pages.
+    pub total: u64,
+}
+
+/// Sessions matching `q`, one page of them.
+pub async fn list(db: &Db, q: &SessionQuery) -> Result<SessionPage> {
+    let sort = match q.sort.as_deref().unwrap_or("seq") {
+        column @ ("seq" | "id" | "rate_bps" | "status" | "started_ms") => column,
+        other => return Err(Error::invalid("sort", other, "seq, id, rate_bps, status, started_ms")),
+    };
+    let per_page = q.per_page.unwrap_or(50);
+    if !(1..=1000).contains(&per_page) {
+        return Err(Error::invalid("per_page", per_page, "1 to 1000"));
+    }
+    let mut filters = Vec::new();
+    let mut binds: Vec<Bind> = Vec::new();
+    if let Some(c) = q.campaign_id {
+        binds.push(Bind::Int(c));
+        filters.push(format!("campaign_id = ${}", binds.len()));
+    }
+    if let Some(s) = q.status {
+        binds.push(Bind::Text(s.as_str()));
+        filters.push(format!("status = ${}", binds.len()));
+    }
+    match q.rate_bps {
+        Some(0) => filters.push("rate_bps IS NULL".into()),
+        Some(r) => {
+            binds.push(Bind::Int(r as i64));
+            filters.push(format!("rate_bps = ${}", binds.len()));
+        }
+        None => {}
+    }
+    let filter = if filters.is_empty() { String::new() } else { format!(" WHERE {}", filters.join(" AND ")) };
+    let count_sql = format!("SELECT COUNT(*) FROM sessions{filter}");
+    let mut count = sqlx::query_as::<_, (i64,)>(AssertSqlSafe(count_sql));
+    for b in &binds {
+        count = b.bind_as(count);
+    }
+    let (total,) = count.fetch_one(db.pool()).await?;
+    let order = if q.desc { "DESC" } else { "ASC" };
+    let page_sql = format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions{filter} ORDER BY {sort} {order}, id {order} LIMIT {per_page} OFFSET {}",
+        u64::from(q.page) * u64::from(per_page)
+    );
+    let mut page = sqlx::query(AssertSqlSafe(page_sql));
+    for b in &binds {
+        page = b.bind(page);
+    }
+    let rows = page.fetch_all(db.pool()).await?;
+    Ok(SessionPage {
+        sessions: rows.iter().map(session_from_row).collect::<Result<_>>()?,
+        total: total as u64,
+    })
+}
+
+enum Bind {
+    Int(i64),
+    Text(&'static str),
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+type AnyQueryAs<'q, T> = sqlx::query::QueryAs<'q, sqlx::Any, T, sqlx::any::AnyArguments>;
+
+impl Bind {
+    fn bind<'q>(&self, q: AnyQuery<'q>) -> AnyQuery<'q> {
+        match self {
+            Bind::Int(v) => q.bind(*v),
+            Bind::Text(v) => q.bind(*v),
+        }
+    }
+
+    fn bind_as<'q, T>(&self, q: AnyQueryAs<'q, T>) -> AnyQueryAs<'q, T> {
+        match self {
+            Bind::Int(v) => q.bind(*v),
+            Bind::Text(v) => q.bind(*v),
+        }
+    }
+}
+
+/// A session with everything stored about it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionDetail {
+    /// The session.
+    pub session: Session,
+    /// Flow statistics, in capture order.
+    pub flows: Vec<Map<String, Value>>,
+    /// Whole-capture time bins.
+    pub series: Vec<Bin>,
+    /// The application's record.
+    pub application: Option<Value>,
+    /// The correlated feature row.
+    pub features: BTreeMap<String, Value>,
+}
+
+/// Everything stored about session `id`.
+pub async fn detail(db: &Db, id: i64) -> Result<SessionDetail> {
+    let session = get(db, id).await?;
+    let flows: Vec<(String,)> = sqlx::query_as("SELECT stats FROM flows WHERE session_id = $1 ORDER BY idx")
+        .bind(id)
+        .fetch_all(db.pool())
+        .await?;
+    let bins = sqlx::query(
+        "SELECT bin, start_ms, c2s_bytes, s2c_bytes, c2s_pkts, s2c_pkts, c2s_retx, s2c_retx FROM series_bins \
+         WHERE session_id = $1 AND flow_idx = -1 ORDER BY bin",
+    )
+    .bind(id)
+    .fetch_all(db.pool())
+    .await?;
+    let application: Option<(String,)> = sqlx::query_as("SELECT record FROM session_qoe WHERE session_id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
+    let features: Option<(String,)> = sqlx::query_as("SELECT features FROM session_features WHERE session_id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
+    let get_u = |r: &AnyRow, c: &str| -> Result<u64> { Ok(r.try_get::<i64, _>(c)? as u64) };
+    let series = bins
+        .iter()
+        .map(|r| {
+            Ok(Bin {
+                flow_idx: None,
+                bin: r.try_get::<i64, _>("bin")? as u32,
+                start_ms: r.try_get("start_ms")?,
+                c2s_bytes: get_u(r, "c2s_bytes")?,
+                s2c_bytes: get_u(r, "s2c_bytes")?,
+                c2s_pkts: get_u(r, "c2s_pkts")?,
+                s2c_pkts: get_u(r, "s2c_pkts")?,
+                c2s_retx: get_u(r, "c2s_retx")?,
+                s2c_retx: get_u(r, "s2c_retx")?,
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(SessionDetail {
+        session,
+        flows: flows.into_iter().map(|(s,)| serde_json::from_str(&s)).collect::<std::result::Result<_, _>>()?,
+        series,
+        application: application.map(|(s,)| serde_json::from_str(&s)).transpose()?,
+        features: features.map(|(s,)| serde_json::from_str(&s)).transpose()?.unwrap_or_default(),
+    })
+}

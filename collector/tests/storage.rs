@@ -1,0 +1,96 @@
+//! Storage against real PostgreSQL and SQLite: campaigns, sessions, results, recovery.
+
+mod common;
+
+use common::TestDb;
+use qoelab_collector::campaign::{self, CampaignSpec, CampaignStatus, SessionStatus, Workload};
+use qoelab_collector::session::{self, Bin, Results, SessionQuery};
+use qoelab_units::parse_limits;
+use serde_json::json;
+
+fn spec(sessions: u32) -> CampaignSpec {
+    CampaignSpec {
+        name: "storage test".into(),
+        sessions,
+        duration_s: 10.0,
+        warmup_s: 0.0,
+        limits: parse_limits("1, 8 mbit, unlimited").unwrap(),
+        delays_ms: vec![],
+        losses: vec![],
+        workload: Workload::Video { abr: "buffer".into() },
+        seed: 1,
+    }
+}
+
+fn results() -> Results {
+    let flow = json!({"protocol": "tcp", "client_addr": "198.18.1.2", "client_port": 40000,
+        "server_addr": "198.18.2.2", "server_port": 80, "c2s_ip_bytes": 5000, "s2c_ip_bytes": 900000,
+        "s2c_retx_pkts": 3, "s2c_rtt_avg_ms": 12.5});
+    Results {
+        capture_id: Some("cap-1".into()),
+        bin_ms: 1000,
+        flows: vec![flow.as_object().unwrap().clone()],
+        series: (0..3)
+            .map(|i| Bin { flow_idx: None, bin: i, start_ms: 1000 * i64::from(i), c2s_bytes: 10, s2c_bytes: 300_000, c2s_pkts: 1, s2c_pkts: 200, c2s_retx: 0, s2c_retx: 1 })
+            .collect(),
+        application: Some(json!({"stall_count": 0, "qoe_class": "high"})),
+    }
+}
+
+#[tokio::test]
+async fn a_campaign_runs_through_its_sessions_on_both_backends() {
+    for t in TestDb::both().await {
+        let db = &t.db;
+        let id = campaign::create(db, &spec(6)).await.unwrap();
+        let c = campaign::get(db, id).await.unwrap();
+        assert_eq!(c.status, CampaignStatus::Pending);
+        assert_eq!(c.progress.pending, 6);
+
+        let s = session::claim_next(db, id).await.unwrap().unwrap();
+        assert_eq!((s.seq, s.status, s.attempts), (0, SessionStatus::Running, 1));
+        session::store_results(db, &s, &results()).await.unwrap();
+        let detail = session::detail(db, s.id).await.unwrap();
+        assert_eq!(detail.session.status, SessionStatus::Done);
+        assert_eq!(detail.flows.len(), 1);
+        assert_eq!(detail.series.len(), 3);
+        assert_eq!(detail.features["label_qoe_class"], json!("high"));
+        assert_eq!(detail.features["s2c_retx_pkts"], json!(3.0));
+
+        let failed = session::claim_next(db, id).await.unwrap().unwrap();
+        session::end_without_results(db, failed.id, SessionStatus::Failed, "agent unreachable").await.unwrap();
+        let again = session::get(db, failed.id).await.unwrap();
+        assert_eq!(again.failure.as_deref(), Some("agent unreachable"));
+
+        // A crash leaves a session running; recovery puts it back to pending.
+        let stuck = session::claim_next(db, id).await.unwrap().unwrap();
+        assert_eq!(campaign::recover(db).await.unwrap(), 1);
+        assert_eq!(session::get(db, stuck.id).await.unwrap().status, SessionStatus::Pending);
+        let p = campaign::progress(db, id).await.unwrap();
+        assert_eq!((p.done, p.failed, p.pending, p.running), (1, 1, 4, 0));
+
+        // Storing twice is refused and does not duplicate rows.
+        let err = session::store_results(db, &s, &results()).await.unwrap_err();
+        assert!(err.to_string().contains("duplicate") || err.to_string().contains("UNIQUE") || err.to_string().contains("not running"), "{err}");
+        assert_eq!(session::detail(db, s.id).await.unwrap().flows.len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn session_lists_filter_sort_and_page() {
+    for t in TestDb::both().await {
+        let db = &t.db;
+        let id = campaign::create(db, &spec(30)).await.unwrap();
+        let all = session::list(db, &SessionQuery { campaign_id: Some(id), per_page: Some(7), ..Default::default() }).await.unwrap();
+        assert_eq!((all.total, all.sessions.len()), (30, 7));
+        let unlimited = session::list(db, &SessionQuery { rate_bps: Some(0), ..Default::default() }).await.unwrap();
+        assert_eq!(unlimited.total, 10);
+        assert!(unlimited.sessions.iter().all(|s| s.profile.rate_bps.is_none()));
+        let by_rate = session::list(db, &SessionQuery { campaign_id: Some(id), sort: Some("rate_bps".into()), desc: true, per_page: Some(30), ..Default::default() }).await.unwrap();
+        let rates: Vec<_> = by_rate.sessions.iter().filter_map(|s| s.profile.rate_bps).collect();
+        assert!(rates.windows(2).all(|w| w[0] >= w[1]), "{rates:?}");
+        let page2 = session::list(db, &SessionQuery { campaign_id: Some(id), page: 4, per_page: Some(7), ..Default::default() }).await.unwrap();
+        assert_eq!(page2.sessions.len(), 2);
+        let err = session::list(db, &SessionQuery { sort: Some("id; DROP TABLE sessions".into()), ..Default::default() }).await.unwrap_err();
+        assert!(err.to_string().contains("sort"), "{err}");
+    }
+}
