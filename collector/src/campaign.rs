@@ -344,9 +344,23 @@ pub async fn get(db: &Db, id: i64) -> Result<Campaign> {
 
 /// All campaigns, newest first.
 pub async fn list(db: &Db) -> Result<Vec<Campaign>> {
-    let rows = sqlx::query("SELECT id, spec, status, created_ms, updated_ms FROM campaigns ORDER BY id DESC")
-        .fetch_all(db.pool())
-        .await?;
+    list_where(db, None).await
+}
+
+/// Campaigns in state `status`, oldest first.
+pub async fn with_status(db: &Db, status: CampaignStatus) -> Result<Vec<Campaign>> {
+    let mut out = list_where(db, Some(status)).await?;
+    out.reverse();
+    Ok(out)
+}
+
+async fn list_where(db: &Db, status: Option<CampaignStatus>) -> Result<Vec<Campaign>> {
+    let rows = sqlx::query(
+        "SELECT id, spec, status, created_ms, updated_ms FROM campaigns WHERE $1 IS NULL OR status = $1 ORDER BY id DESC",
+    )
+    .bind(status.map(CampaignStatus::as_str))
+    .fetch_all(db.pool())
+    .await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let mut campaign = campaign_from_row(&row)?;

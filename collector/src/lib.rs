@@ -4,13 +4,21 @@
 //! - [`campaign`]: campaign specs, validation, the seeded spread of profiles over sessions.
 //! - [`session`]: session states, storing a session's results in one transaction, queries.
 //! - [`features`]: correlation of flows, series, profile and application report into one row.
+//! - [`runner`]: runs campaigns session by session; serves external clients.
+//! - [`events`]: progress events for live views.
+//! - [`ingest`]: batches of QoS reports and placement/allocation decisions, idempotent.
+//! - [`export`]: CSV, JSON Lines and Parquet datasets, streamed.
 //!
 //! Not here: HTML (the web crate renders), shaping and capture (the agent does them).
 
 pub mod campaign;
 pub mod db;
 pub mod error;
+pub mod events;
+pub mod export;
 pub mod features;
+pub mod ingest;
+pub mod runner;
 pub mod session;
 mod shuffle;
 

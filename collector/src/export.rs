@@ -1,0 +1,305 @@
+//! Dataset export: one row per stored session of a campaign, as CSV, JSON Lines or Parquet,
+//! streamed in constant memory.
+//!
+//! Columns are stable and ordered: identity (`session_id`, `campaign_id`, `seq`), context
+//! (`ctx_…`: the shaping profile and workload — known to the experimenter, not to a classifier
+//! in the field), features (traffic only), labels (`label_…`, from the application). A first
+//! pass collects the column set (and which columns hold text); the second streams rows.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use arrow_array::builder::{Float64Builder, StringBuilder};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
+use futures::TryStreamExt;
+use parquet::arrow::ArrowWriter;
+use serde_json::Value;
+
+use crate::db::Db;
+use crate::error::{Error, Result};
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Comma-separated values with a header row; empty cells for missing values.
+    Csv,
+    /// One JSON object per line; `null` for missing values.
+    Jsonl,
+    /// Apache Parquet, Snappy-compressed; numbers as float64, text as UTF-8.
+    Parquet,
+}
+
+impl std::str::FromStr for Format {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Format> {
+        match s {
+            "csv" => Ok(Format::Csv),
+            "jsonl" => Ok(Format::Jsonl),
+            "parquet" => Ok(Format::Parquet),
+            _ => Err(Error::invalid("format", s, "csv, jsonl or parquet")),
+        }
+    }
+}
+
+impl Format {
+    /// The MIME type of the format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Csv => "text/csv; charset=utf-8",
+            Format::Jsonl => "application/x-ndjson",
+            Format::Parquet => "application/vnd.apache.parquet",
+        }
+    }
+
+    /// The file extension of the format.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Jsonl => "jsonl",
+            Format::Parquet => "parquet",
+        }
+    }
+}
+
+/// The ordered columns of a campaign's dataset and which of them hold text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Columns {
+    /// Column names in export order.
+    pub names: Vec<String>,
+    /// Names of columns holding text rather than numbers.
+    pub text: BTreeSet<String>,
+}
+
+const IDENTITY: [&str; 3] = ["session_id", "campaign_id", "seq"];
+
+fn group(name: &str) -> u8 {
+    if IDENTITY.contains(&name) {
+        0
+    } else if name.starts_with("ctx_") {
+        1
+    } else if name.starts_with("label_") {
+        3
+    } else {
+        2
+    }
+}
+
+const ROWS_SQL: &str = "SELECT f.features FROM session_features f JOIN sessions s ON s.id = f.session_id \
+                        WHERE s.campaign_id = $1 AND s.status = 'done' ORDER BY s.seq";
+
+/// First pass: the column set of campaign `campaign_id`.
+pub async fn columns(db: &Db, campaign_id: i64) -> Result<Columns> {
+    crate::campaign::get(db, campaign_id).await?;
+    let mut names = BTreeSet::new();
+    let mut text = BTreeSet::new();
+    let mut rows = sqlx::query_as::<_, (String,)>(ROWS_SQL).bind(campaign_id).fetch(db.pool());
+    while let Some((json,)) = rows.try_next().await? {
+        let row: BTreeMap<String, Value> = serde_json::from_str(&json)?;
+        for (name, value) in row {
+            if value.is_string() {
+                text.insert(name.clone());
+            }
+            names.insert(name);
+        }
+    }
+    let mut names: Vec<String> = names.into_iter().collect();
+    names.sort_by(|a, b| {
+        group(a).cmp(&group(b)).then_with(|| {
+            let pos = |n: &str| IDENTITY.iter().position(|i| *i == n).unwrap_or(usize::MAX);
+            pos(a).cmp(&pos(b)).then(a.cmp(b))
+        })
+    });
+    Ok(Columns { names, text })
+}
+
+/// Turns rows into bytes of one format, a chunk at a time.
+pub struct Encoder {
+    columns: Columns,
+    kind: EncoderKind,
+    rows: usize,
+}
+
+enum EncoderKind {
+    Csv,
+    Jsonl,
+    Parquet { writer: ArrowWriter<SharedBuf>, buf: SharedBuf, schema: Arc<Schema>, pending: Vec<BTreeMap<String, Value>> },
+}
+
+/// A `Write` whose bytes can be taken out while the writer still holds it.
+#[derive(Clone, Default)]
+struct SharedBuf(Arc<Mutex<Vec<u8>>>);
+
+impl Write for SharedBuf {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl SharedBuf {
+    fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// Rows per Parquet row group: bounds the memory an export holds.
+const ROW_GROUP: usize = 4096;
+
+impl Encoder {
+    /// An encoder for `columns` in `format`.
+    pub fn new(format: Format, columns: Columns) -> Result<Encoder> {
+        let kind = match format {
+            Format::Csv => EncoderKind::Csv,
+            Format::Jsonl => EncoderKind::Jsonl,
+            Format::Parquet => {
+                let fields: Vec<Field> = columns
+                    .names
+                    .iter()
+                    .map(|n| {
+                        let ty = if columns.text.contains(n) { DataType::Utf8 } else { DataType::Float64 };
+                        Field::new(n, ty, true)
+                    })
+                    .collect();
+                let schema = Arc::new(Schema::new(fields));
+                let buf = SharedBuf::default();
+                let props = parquet::file::properties::WriterProperties::builder()
+                    .set_compression(parquet::basic::Compression::SNAPPY)
+                    .build();
+                let writer = ArrowWriter::try_new(buf.clone(), schema.clone(), Some(props))
+                    .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+                EncoderKind::Parquet { writer, buf, schema, pending: Vec::new() }
+            }
+        };
+        Ok(Encoder { columns, kind, rows: 0 })
+    }
+
+    /// Rows encoded so far.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// The bytes that start the output (the CSV header).
+    pub fn header(&self) -> Vec<u8> {
+        match self.kind {
+            EncoderKind::Csv => csv_line(self.columns.names.iter().map(|n| n.as_str())),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Encodes one row; returns the bytes ready to be written (possibly none yet).
+    pub fn push(&mut self, row: BTreeMap<String, Value>) -> Result<Vec<u8>> {
+        self.rows += 1;
+        let names = &self.columns.names;
+        match &mut self.kind {
+            EncoderKind::Csv => Ok(csv_line(names.iter().map(|n| match row.get(n) {
+                None | Some(Value::Null) => String::new(),
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+            }))),
+            EncoderKind::Jsonl => {
+                let ordered: serde_json::Map<String, Value> =
+                    names.iter().map(|n| (n.clone(), row.get(n).cloned().unwrap_or(Value::Null))).collect();
+                let mut line = serde_json::to_vec(&ordered)?;
+                line.push(b'\n');
+                Ok(line)
+            }
+            EncoderKind::Parquet { pending, .. } => {
+                pending.push(row);
+                if pending.len() >= ROW_GROUP { self.flush_group() } else { Ok(Vec::new()) }
+            }
+        }
+    }
+
+    fn flush_group(&mut self) -> Result<Vec<u8>> {
+        let EncoderKind::Parquet { writer, buf, schema, pending } = &mut self.kind else {
+            return Ok(Vec::new());
+        };
+        if pending.is_empty() {
+            return Ok(buf.take());
+        }
+        let arrays: Vec<ArrayRef> = schema
+            .fields()
+            .iter()
+            .map(|field| -> ArrayRef {
+                let name = field.name();
+                if field.data_type() == &DataType::Utf8 {
+                    let mut b = StringBuilder::new();
+                    for row in pending.iter() {
+                        match row.get(name) {
+                            Some(Value::String(s)) => b.append_value(s),
+                            Some(Value::Null) | None => b.append_null(),
+                            Some(other) => b.append_value(other.to_string()),
+                        }
+                    }
+                    Arc::new(b.finish())
+                } else {
+                    let mut b = Float64Builder::new();
+                    for row in pending.iter() {
+                        b.append_option(row.get(name).and_then(Value::as_f64));
+                    }
+                    Arc::new(b.finish())
+                }
+            })
+            .collect();
+        pending.clear();
+        let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| Error::Io(std::io::Error::other(e)))?;
+        writer.write(&batch).map_err(|e| Error::Io(std::io::Error::other(e)))?;
+        writer.flush().map_err(|e| Error::Io(std::io::Error::other(e)))?;
+        Ok(buf.take())
+    }
+
+    /// Ends the output; returns the last bytes.
+    pub fn finish(mut self) -> Result<Vec<u8>> {
+        let mut out = self.flush_group()?;
+        if let EncoderKind::Parquet { writer, buf, .. } = self.kind {
+            writer.close().map_err(|e| Error::Io(std::io::Error::other(e)))?;
+            out.extend(buf.take());
+        }
+        Ok(out)
+    }
+}
+
+fn csv_line<S: AsRef<str>>(cells: impl Iterator<Item = S>) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let cells: Vec<S> = cells.collect();
+    // Writing to a Vec cannot fail.
+    let _ = w.write_record(cells.iter().map(|c| c.as_ref()));
+    w.into_inner().unwrap_or_default()
+}
+
+/// Streams campaign `campaign_id` in `format`, calling `sink` with each chunk of bytes in
+/// order. Memory stays bounded by one Parquet row group whatever the campaign's size.
+pub async fn stream<F>(db: &Db, campaign_id: i64, format: Format, mut sink: F) -> Result<usize>
+where
+    F: AsyncFnMut(Vec<u8>) -> Result<()>,
+{
+    let columns = columns(db, campaign_id).await?;
+    let mut encoder = Encoder::new(format, columns)?;
+    sink(encoder.header()).await?;
+    let mut rows = sqlx::query_as::<_, (String,)>(ROWS_SQL).bind(campaign_id).fetch(db.pool());
+    let mut chunk = Vec::with_capacity(1 << 16);
+    while let Some((json,)) = rows.try_next().await? {
+        chunk.extend(encoder.push(serde_json::from_str(&json)?)?);
+        if chunk.len() >= 1 << 16 {
+            sink(std::mem::replace(&mut chunk, Vec::with_capacity(1 << 16))).await?;
+        }
+    }
+    let n = encoder.rows();
+    chunk.extend(encoder.finish()?);
+    sink(chunk).await?;
+    Ok(n)
+}
+
+/// Writes campaign `campaign_id` in `format` to `path`; returns the number of rows.
+pub async fn to_file(db: &Db, campaign_id: i64, format: Format, path: &std::path::Path) -> Result<usize> {
+    crate::campaign::get(db, campaign_id).await?;
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let n = stream(db, campaign_id, format, async |bytes: Vec<u8>| Ok(file.write_all(&bytes)?)).await?;
+    file.flush()?;
+    Ok(n)
+}

@@ -1,0 +1,457 @@
+//! The campaign runner: runs the sessions of running campaigns one at a time over the shared
+//! link — shape, warm up, capture, run the workload, stop, correlate, store — and serves
+//! external clients that play sessions themselves.
+//!
+//! The runner talks to the network through [`Network`] (the agent: shaping and capture) and
+//! runs built-in workloads through [`Driver`]; both are traits so the same runner serves
+//! `qoelab serve` (agent over its socket) and `qoelab up` (agent in-process).
+//!
+//! Guarantees: the link is unshaped between sessions; a stopped campaign's running session
+//! goes back to pending; after a crash, running sessions go back to pending and running
+//! campaigns resume; results are stored in one transaction, and if the database is down they
+//! are kept and retried until it is back — never silently dropped.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::{Mutex, Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::campaign::{self, Campaign, CampaignStatus, Profile, SessionStatus, Workload};
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::events::{Event, Events};
+use crate::session::{self, Results, Session};
+
+/// Shaping and capture on the measured link (implemented by the agent client).
+pub trait Network: Send + Sync + 'static {
+    /// Shapes the link to `profile`.
+    fn apply(&self, profile: &Profile) -> impl Future<Output = std::result::Result<(), String>> + Send;
+    /// Removes every limit from the link.
+    fn clear(&self) -> impl Future<Output = std::result::Result<(), String>> + Send;
+    /// Starts a capture on the link; returns its id.
+    fn start_capture(&self) -> impl Future<Output = std::result::Result<String, String>> + Send;
+    /// Stops capture `id`; returns its flows and series (the application record is empty).
+    fn stop_capture(&self, id: &str) -> impl Future<Output = std::result::Result<Results, String>> + Send;
+}
+
+/// Runs a built-in workload.
+pub trait Driver: Send + Sync + 'static {
+    /// Runs `workload` for `total` (warm-up included) or until `cancel`; returns the
+    /// application's QoE/QoS record.
+    fn run(
+        &self,
+        workload: &Workload,
+        total: Duration,
+        cancel: CancellationToken,
+    ) -> impl Future<Output = std::result::Result<Option<Value>, String>> + Send;
+}
+
+/// The session using the link now.
+#[derive(Debug, Clone)]
+struct Active {
+    campaign_id: i64,
+    session_id: i64,
+    capture_id: Option<String>,
+    cancel: CancellationToken,
+}
+
+/// Runs campaigns; cheap to clone.
+pub struct Runner<N, D> {
+    db: Db,
+    network: Arc<N>,
+    driver: Arc<D>,
+    events: Events,
+    active: Mutex<Option<Active>>,
+    wake: Notify,
+    /// Seconds each session took, for the ETA.
+    durations: std::sync::Mutex<Vec<f64>>,
+}
+
+impl<N: Network, D: Driver> Runner<N, D> {
+    /// A runner over `db`, the link `network` and the workload `driver`.
+    pub fn new(db: Db, network: N, driver: D, events: Events) -> Arc<Self> {
+        Arc::new(Runner {
+            db,
+            network: Arc::new(network),
+            driver: Arc::new(driver),
+            events,
+            active: Mutex::new(None),
+            wake: Notify::new(),
+            durations: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The event publisher.
+    pub fn events(&self) -> &Events {
+        &self.events
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Starts (or resumes) campaign `id`.
+    pub async fn start(&self, id: i64) -> Result<()> {
+        campaign::set_status(&self.db, id, &[CampaignStatus::Pending, CampaignStatus::Stopped], CampaignStatus::Running)
+            .await?;
+        self.events.publish(Event::CampaignStatus { campaign_id: id, status: CampaignStatus::Running });
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Stops campaign `id`: its running session is cancelled and goes back to pending.
+    pub async fn stop(&self, id: i64) -> Result<()> {
+        campaign::set_status(&self.db, id, &[CampaignStatus::Pending, CampaignStatus::Running], CampaignStatus::Stopped)
+            .await?;
+        if let Some(active) = self.active.lock().await.as_ref()
+            && active.campaign_id == id
+        {
+            active.cancel.cancel();
+        }
+        self.events.publish(Event::CampaignStatus { campaign_id: id, status: CampaignStatus::Stopped });
+        Ok(())
+    }
+
+    /// Runs until `shutdown`: first puts sessions left running by a crash back to pending and
+    /// unshapes the link, then runs the sessions of running built-in campaigns, oldest campaign
+    /// first.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> Result<()> {
+        let reset = retry_db(&shutdown, || campaign::recover(&self.db)).await?;
+        if reset > 0 {
+            tracing::warn!("{reset} sessions were running at the last stop; they will run again");
+        }
+        if let Err(e) = self.network.clear().await {
+            tracing::warn!("could not unshape the link at start: {e}");
+        }
+        while !shutdown.is_cancelled() {
+            match self.next_builtin().await {
+                Ok(Some(campaign)) => {
+                    if let Err(e) = self.run_one(&campaign, &shutdown).await {
+                        tracing::error!(campaign = campaign.id, "session error: {e}");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+                Ok(None) => {
+                    tokio::select! {
+                        _ = self.wake.notified() => {}
+                        _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                        _ = shutdown.cancelled() => {}
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("the runner cannot read campaigns: {e}");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+            }
+        }
+        if let Some(active) = self.active.lock().await.as_ref() {
+            active.cancel.cancel();
+        }
+        Ok(())
+    }
+
+    async fn next_builtin(&self) -> Result<Option<Campaign>> {
+        Ok(campaign::with_status(&self.db, CampaignStatus::Running)
+            .await?
+            .into_iter()
+            .find(|c| c.spec.workload != Workload::External))
+    }
+
+    /// Runs the next session of `campaign`, or marks the campaign done if none is left.
+    async fn run_one(&self, campaign: &Campaign, shutdown: &CancellationToken) -> Result<()> {
+        let Some(session) = session::claim_next(&self.db, campaign.id).await? else {
+            self.finish_if_complete(campaign.id).await?;
+            return Ok(());
+        };
+        let cancel = shutdown.child_token();
+        *self.active.lock().await =
+            Some(Active { campaign_id: campaign.id, session_id: session.id, capture_id: None, cancel: cancel.clone() });
+        self.publish_started(campaign, &session).await;
+        let started = Instant::now();
+        let outcome = self.measure(campaign, &session, cancel.clone()).await;
+        if let Err(e) = self.network.clear().await {
+            tracing::warn!(session = session.id, "could not unshape the link: {e}");
+        }
+        *self.active.lock().await = None;
+        match outcome {
+            _ if cancel.is_cancelled() => {
+                retry_db(&CancellationToken::new(), || session::requeue(&self.db, session.id)).await?;
+                return Ok(());
+            }
+            Ok(results) if !results.has_traffic() => {
+                self.end(&session, SessionStatus::Discarded, "the session carried no traffic").await?
+            }
+            Ok(results) => self.store(&session, &results).await?,
+            Err(reason) => self.end(&session, SessionStatus::Failed, &reason).await?,
+        }
+        self.durations.lock().unwrap_or_else(|p| p.into_inner()).push(started.elapsed().as_secs_f64());
+        self.finish_if_complete(campaign.id).await
+    }
+
+    /// Shape, warm up, capture, run, stop: the measurement of one session.
+    async fn measure(
+        &self,
+        campaign: &Campaign,
+        session: &Session,
+        cancel: CancellationToken,
+    ) -> std::result::Result<Results, String> {
+        let spec = &campaign.spec;
+        self.network.apply(&session.profile).await.map_err(|e| format!("shaping failed: {e}"))?;
+        let warmup = Duration::from_secs_f64(spec.warmup_s);
+        let total = warmup + Duration::from_secs_f64(spec.duration_s);
+        let driver = self.driver.clone();
+        let workload = spec.workload.clone();
+        let run_cancel = cancel.clone();
+        let run = tokio::spawn(async move { driver.run(&workload, total, run_cancel).await });
+        tokio::select! {
+            _ = tokio::time::sleep(warmup) => {}
+            _ = cancel.cancelled() => {}
+        }
+        let capture_id = self.network.start_capture().await.map_err(|e| format!("capture failed to start: {e}"));
+        let capture_id = match capture_id {
+            Ok(id) => id,
+            Err(e) => {
+                cancel.cancel();
+                let _ = run.await;
+                return Err(e);
+            }
+        };
+        if let Some(active) = self.active.lock().await.as_mut() {
+            active.capture_id = Some(capture_id.clone());
+        }
+        let _ = session::set_capture(&self.db, session.id, &capture_id).await;
+        let application = run.await.map_err(|e| format!("workload crashed: {e}"));
+        let capture = self.network.stop_capture(&capture_id).await.map_err(|e| format!("capture failed: {e}"));
+        let mut results = capture?;
+        results.capture_id = Some(capture_id);
+        results.application = application??;
+        Ok(results)
+    }
+
+    async fn publish_started(&self, campaign: &Campaign, session: &Session) {
+        let progress = campaign::progress(&self.db, campaign.id).await.unwrap_or_default();
+        let remaining = (progress.pending + progress.running) as f64;
+        let per_session = {
+            let d = self.durations.lock().unwrap_or_else(|p| p.into_inner());
+            if d.is_empty() {
+                campaign.spec.warmup_s + campaign.spec.duration_s
+            } else {
+                d.iter().sum::<f64>() / d.len() as f64
+            }
+        };
+        self.events.publish(Event::SessionStarted {
+            campaign_id: campaign.id,
+            session_id: session.id,
+            seq: session.seq,
+            total: progress.total(),
+            rate_bps: session.profile.rate_bps,
+            eta_s: Some(remaining * per_session),
+        });
+    }
+
+    async fn store(&self, session: &Session, results: &Results) -> Result<()> {
+        let mut delay = Duration::from_millis(500);
+        loop {
+            match session::store_results(&self.db, session, results).await {
+                Ok(()) => return self.publish_ended(session, SessionStatus::Done, None).await,
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(session = session.id, "results wait for the database: {e}");
+                    self.events.publish(Event::StoreRetrying {
+                        campaign_id: session.campaign_id,
+                        session_id: session.id,
+                        error: e.to_string(),
+                    });
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return self.end(session, SessionStatus::Failed, &format!("storing results failed: {e}")).await,
+            }
+        }
+    }
+
+    async fn end(&self, session: &Session, status: SessionStatus, reason: &str) -> Result<()> {
+        retry_db(&CancellationToken::new(), || session::end_without_results(&self.db, session.id, status, reason))
+            .await?;
+        self.publish_ended(session, status, Some(reason.to_string())).await
+    }
+
+    async fn publish_ended(&self, session: &Session, status: SessionStatus, failure: Option<String>) -> Result<()> {
+        let progress = campaign::progress(&self.db, session.campaign_id).await?;
+        self.events.publish(Event::SessionEnded {
+            campaign_id: session.campaign_id,
+            session_id: session.id,
+            status,
+            failure,
+            progress,
+        });
+        Ok(())
+    }
+
+    async fn finish_if_complete(&self, campaign_id: i64) -> Result<()> {
+        let progress = campaign::progress(&self.db, campaign_id).await?;
+        if progress.pending == 0 && progress.running == 0 {
+            campaign::set_status(&self.db, campaign_id, &[CampaignStatus::Running], CampaignStatus::Done).await?;
+            self.events.publish(Event::CampaignStatus { campaign_id, status: CampaignStatus::Done });
+        }
+        Ok(())
+    }
+
+    // ----- external clients -------------------------------------------------------------------
+
+    /// Gives an external client the next session of running external campaign `campaign_id`,
+    /// marked running; `None` when the campaign has no pending session.
+    pub async fn external_next(&self, campaign_id: i64) -> Result<Option<Session>> {
+        let campaign = campaign::get(&self.db, campaign_id).await?;
+        if campaign.spec.workload != Workload::External {
+            return Err(Error::Conflict(format!(
+                "campaign {campaign_id} runs the built-in workload '{}'; only external campaigns take external clients",
+                campaign.spec.workload.label()
+            )));
+        }
+        if campaign.status != CampaignStatus::Running {
+            return Err(Error::Conflict(format!("campaign {campaign_id} is {}; start it first", campaign.status)));
+        }
+        let next = session::claim_next(&self.db, campaign_id).await?;
+        if next.is_none() {
+            self.finish_if_complete(campaign_id).await?;
+        }
+        Ok(next)
+    }
+
+    /// The external client starts playing session `id`: the link is shaped to its profile and
+    /// the capture starts. Only one session may use the link at a time.
+    pub async fn external_start(&self, id: i64) -> Result<Session> {
+        let session = self.running_external(id).await?;
+        let mut active = self.active.lock().await;
+        if let Some(other) = active.as_ref() {
+            return Err(Error::Conflict(format!(
+                "the link is busy with session {} of campaign {}; try again when it ends",
+                other.session_id, other.campaign_id
+            )));
+        }
+        self.network.apply(&session.profile).await.map_err(|e| Error::Conflict(format!("shaping failed: {e}")))?;
+        let capture_id = match self.network.start_capture().await {
+            Ok(id) => id,
+            Err(e) => {
+                let _ = self.network.clear().await;
+                return Err(Error::Conflict(format!("capture failed to start: {e}")));
+            }
+        };
+        session::set_capture(&self.db, id, &capture_id).await?;
+        *active = Some(Active {
+            campaign_id: session.campaign_id,
+            session_id: id,
+            capture_id: Some(capture_id),
+            cancel: CancellationToken::new(),
+        });
+        Ok(session)
+    }
+
+    /// The external client finished session `id` and reports its application data (a JSON
+    /// object; see [`check_application`]). The capture stops, the link is unshaped, the
+    /// session is correlated and stored.
+    pub async fn external_finish(&self, id: i64, application: Value) -> Result<()> {
+        check_application(&application)?;
+        let session = self.running_external(id).await?;
+        let capture_id = {
+            let mut active = self.active.lock().await;
+            match active.as_ref() {
+                Some(a) if a.session_id == id => {
+                    let capture = a.capture_id.clone();
+                    *active = None;
+                    capture
+                }
+                _ => return Err(Error::Conflict(format!("session {id} was not started; call start first"))),
+            }
+        };
+        let capture = match capture_id.as_deref() {
+            Some(cid) => self.network.stop_capture(cid).await,
+            None => Err("no capture".to_string()),
+        };
+        if let Err(e) = self.network.clear().await {
+            tracing::warn!(session = id, "could not unshape the link: {e}");
+        }
+        match capture {
+            Ok(mut results) => {
+                results.capture_id = capture_id;
+                results.application = Some(application);
+                if results.has_traffic() {
+                    self.store(&session, &results).await?;
+                } else {
+                    self.end(&session, SessionStatus::Discarded, "the session carried no traffic").await?;
+                }
+            }
+            Err(e) => self.end(&session, SessionStatus::Failed, &format!("capture failed: {e}")).await?,
+        }
+        self.finish_if_complete(session.campaign_id).await
+    }
+
+    async fn running_external(&self, id: i64) -> Result<Session> {
+        let session = session::get(&self.db, id).await?;
+        if session.status != SessionStatus::Running {
+            return Err(Error::Conflict(format!("session {id} is {}; request it with next first", session.status)));
+        }
+        if session.workload != Workload::External.label() {
+            return Err(Error::Conflict(format!("session {id} belongs to a built-in campaign")));
+        }
+        Ok(session)
+    }
+}
+
+/// Checks an external client's application data: a JSON object whose values are numbers,
+/// booleans, strings or null (nested values are kept but not used as labels); known QoE fields
+/// must be non-negative numbers.
+pub fn check_application(data: &Value) -> Result<()> {
+    let Value::Object(map) = data else {
+        return Err(Error::invalid("application", data, "a JSON object, e.g. {\"stall_count\": 0, \"startup_delay_s\": 1.2}"));
+    };
+    for key in ["stall_count", "total_stall_s", "startup_delay_s", "avg_bitrate_kbps", "stall_ratio"] {
+        if let Some(v) = map.get(key)
+            && !v.as_f64().is_some_and(|x| x.is_finite() && x >= 0.0)
+        {
+            return Err(Error::invalid(format!("application.{key}"), v, "a number ≥ 0"));
+        }
+    }
+    Ok(())
+}
+
+/// Runs a database step until it succeeds or fails for a reason other than the database being
+/// unreachable (then that error is returned), or `cancel` fires.
+async fn retry_db<T, F, Fut>(cancel: &CancellationToken, mut step: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let mut delay = Duration::from_millis(500);
+    loop {
+        match step().await {
+            Err(e) if e.is_transient() && !cancel.is_cancelled() => {
+                tracing::warn!("database unavailable, retrying: {e}");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn application_data_is_checked_with_field_names() {
+        check_application(&json!({"stall_count": 1, "qoe_class": "low", "segments": [1, 2]})).unwrap();
+        let err = check_application(&json!([1, 2])).unwrap_err().to_string();
+        assert!(err.contains("application") && err.contains("JSON object"), "{err}");
+        let err = check_application(&json!({"stall_count": -1})).unwrap_err().to_string();
+        assert!(err.contains("application.stall_count = '-1'"), "{err}");
+        let err = check_application(&json!({"startup_delay_s": "slow"})).unwrap_err().to_string();
+        assert!(err.contains("application.startup_delay_s"), "{err}");
+    }
+}
