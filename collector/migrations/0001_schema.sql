@@ -71,6 +71,15 @@ CREATE TABLE session_qoe (
     record TEXT NOT NULL
 );
 
+-- The columns a campaign's feature rows use, kept up to date as sessions are stored, so an
+-- export knows its header without a pass over the data.
+CREATE TABLE campaign_columns (
+    campaign_id BIGINT NOT NULL REFERENCES campaigns (id),
+    name TEXT NOT NULL,
+    is_text BIGINT NOT NULL,
+    PRIMARY KEY (campaign_id, name)
+);
+
 CREATE TABLE session_features (
     session_id BIGINT PRIMARY KEY REFERENCES sessions (id),
     features TEXT NOT NULL

@@ -65,6 +65,10 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Unavailable { .. } => true,
+            Error::Database(sqlx::Error::Database(db)) => {
+                // SQLSTATE 08xxx: connection exceptions; 57P0x: server shutting down or starting.
+                db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P"))
+            }
             Error::Database(e) => matches!(
                 e,
                 sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed

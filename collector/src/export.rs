@@ -3,8 +3,9 @@
 //!
 //! Columns are stable and ordered: identity (`session_id`, `campaign_id`, `seq`), context
 //! (`ctx_…`: the shaping profile and workload — known to the experimenter, not to a classifier
-//! in the field), features (traffic only), labels (`label_…`, from the application). A first
-//! pass collects the column set (and which columns hold text); the second streams rows.
+//! in the field), features (traffic only), labels (`label_…`, from the application). A
+//! campaign's column set (and which columns hold text) is recorded as its sessions are
+//! stored, so the header is known before the first row is read.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -89,22 +90,16 @@ fn group(name: &str) -> u8 {
 const ROWS_SQL: &str = "SELECT f.features FROM session_features f JOIN sessions s ON s.id = f.session_id \
                         WHERE s.campaign_id = $1 AND s.status = 'done' ORDER BY s.seq";
 
-/// First pass: the column set of campaign `campaign_id`.
+/// The column set of campaign `campaign_id`, as recorded when its sessions were stored.
 pub async fn columns(db: &Db, campaign_id: i64) -> Result<Columns> {
     crate::campaign::get(db, campaign_id).await?;
-    let mut names = BTreeSet::new();
-    let mut text = BTreeSet::new();
-    let mut rows = sqlx::query_as::<_, (String,)>(ROWS_SQL).bind(campaign_id).fetch(db.pool());
-    while let Some((json,)) = rows.try_next().await? {
-        let row: BTreeMap<String, Value> = serde_json::from_str(&json)?;
-        for (name, value) in row {
-            if value.is_string() {
-                text.insert(name.clone());
-            }
-            names.insert(name);
-        }
-    }
-    let mut names: Vec<String> = names.into_iter().collect();
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT name, is_text FROM campaign_columns WHERE campaign_id = $1")
+            .bind(campaign_id)
+            .fetch_all(db.pool())
+            .await?;
+    let text = rows.iter().filter(|r| r.1 != 0).map(|r| r.0.clone()).collect();
+    let mut names: Vec<String> = rows.into_iter().map(|r| r.0).collect();
     names.sort_by(|a, b| {
         group(a).cmp(&group(b)).then_with(|| {
             let pos = |n: &str| IDENTITY.iter().position(|i| *i == n).unwrap_or(usize::MAX);
@@ -122,7 +117,7 @@ pub struct Encoder {
 }
 
 enum EncoderKind {
-    Csv,
+    Csv(csv::Writer<SharedBuf>, SharedBuf),
     Jsonl,
     Parquet { writer: ArrowWriter<SharedBuf>, buf: SharedBuf, schema: Arc<Schema>, pending: Vec<BTreeMap<String, Value>> },
 }
@@ -154,7 +149,10 @@ impl Encoder {
     /// An encoder for `columns` in `format`.
     pub fn new(format: Format, columns: Columns) -> Result<Encoder> {
         let kind = match format {
-            Format::Csv => EncoderKind::Csv,
+            Format::Csv => {
+                let buf = SharedBuf::default();
+                EncoderKind::Csv(csv::Writer::from_writer(buf.clone()), buf)
+            }
             Format::Jsonl => EncoderKind::Jsonl,
             Format::Parquet => {
                 let fields: Vec<Field> = columns
@@ -184,10 +182,14 @@ impl Encoder {
     }
 
     /// The bytes that start the output (the CSV header).
-    pub fn header(&self) -> Vec<u8> {
-        match self.kind {
-            EncoderKind::Csv => csv_line(self.columns.names.iter().map(|n| n.as_str())),
-            _ => Vec::new(),
+    pub fn header(&mut self) -> Result<Vec<u8>> {
+        match &mut self.kind {
+            EncoderKind::Csv(writer, buf) => {
+                writer.write_record(&self.columns.names).map_err(csv_error)?;
+                writer.flush()?;
+                Ok(buf.take())
+            }
+            _ => Ok(Vec::new()),
         }
     }
 
@@ -196,11 +198,21 @@ impl Encoder {
         self.rows += 1;
         let names = &self.columns.names;
         match &mut self.kind {
-            EncoderKind::Csv => Ok(csv_line(names.iter().map(|n| match row.get(n) {
-                None | Some(Value::Null) => String::new(),
-                Some(Value::String(s)) => s.clone(),
-                Some(other) => other.to_string(),
-            }))),
+            EncoderKind::Csv(writer, buf) => {
+                for name in names {
+                    match row.get(name) {
+                        None | Some(Value::Null) => writer.write_field(b"").map_err(csv_error)?,
+                        Some(Value::String(s)) => writer.write_field(s).map_err(csv_error)?,
+                        Some(other) => writer.write_field(other.to_string()).map_err(csv_error)?,
+                    }
+                }
+                writer.write_record(None::<&[u8]>).map_err(csv_error)?;
+                if self.rows % 256 == 0 {
+                    writer.flush()?;
+                    return Ok(buf.take());
+                }
+                Ok(Vec::new())
+            }
             EncoderKind::Jsonl => {
                 let ordered: serde_json::Map<String, Value> =
                     names.iter().map(|n| (n.clone(), row.get(n).cloned().unwrap_or(Value::Null))).collect();
@@ -256,20 +268,23 @@ impl Encoder {
     /// Ends the output; returns the last bytes.
     pub fn finish(mut self) -> Result<Vec<u8>> {
         let mut out = self.flush_group()?;
-        if let EncoderKind::Parquet { writer, buf, .. } = self.kind {
-            writer.close().map_err(|e| Error::Io(std::io::Error::other(e)))?;
-            out.extend(buf.take());
+        match self.kind {
+            EncoderKind::Parquet { writer, buf, .. } => {
+                writer.close().map_err(|e| Error::Io(std::io::Error::other(e)))?;
+                out.extend(buf.take());
+            }
+            EncoderKind::Csv(mut writer, buf) => {
+                writer.flush()?;
+                out.extend(buf.take());
+            }
+            EncoderKind::Jsonl => {}
         }
         Ok(out)
     }
 }
 
-fn csv_line<S: AsRef<str>>(cells: impl Iterator<Item = S>) -> Vec<u8> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let cells: Vec<S> = cells.collect();
-    // Writing to a Vec cannot fail.
-    let _ = w.write_record(cells.iter().map(|c| c.as_ref()));
-    w.into_inner().unwrap_or_default()
+fn csv_error(e: csv::Error) -> Error {
+    Error::Io(std::io::Error::other(e))
 }
 
 /// Streams campaign `campaign_id` in `format`, calling `sink` with each chunk of bytes in
@@ -280,7 +295,7 @@ where
 {
     let columns = columns(db, campaign_id).await?;
     let mut encoder = Encoder::new(format, columns)?;
-    sink(encoder.header()).await?;
+    sink(encoder.header()?).await?;
     let mut rows = sqlx::query_as::<_, (String,)>(ROWS_SQL).bind(campaign_id).fetch(db.pool());
     let mut chunk = Vec::with_capacity(1 << 16);
     while let Some((json,)) = rows.try_next().await? {

@@ -312,8 +312,10 @@ impl<N: Network, D: Driver> Runner<N, D> {
                 campaign.spec.workload.label()
             )));
         }
-        if campaign.status != CampaignStatus::Running {
-            return Err(Error::Conflict(format!("campaign {campaign_id} is {}; start it first", campaign.status)));
+        match campaign.status {
+            CampaignStatus::Running => {}
+            CampaignStatus::Done => return Ok(None),
+            other => return Err(Error::Conflict(format!("campaign {campaign_id} is {other}; start it first"))),
         }
         let next = session::claim_next(&self.db, campaign_id).await?;
         if next.is_none() {

@@ -242,6 +242,18 @@ pub async fn store_results(db: &Db, session: &Session, results: &Results) -> Res
             .execute(&mut *tx)
             .await?;
     }
+    let mut sql = String::from("INSERT INTO campaign_columns (campaign_id, name, is_text) VALUES ");
+    push_placeholders(&mut sql, row.len(), 3);
+    // A column is text if any session stored text in it.
+    sql.push_str(
+        " ON CONFLICT (campaign_id, name) DO UPDATE SET is_text = 1 \
+         WHERE excluded.is_text = 1 AND campaign_columns.is_text = 0",
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for (name, value) in &row {
+        query = query.bind(session.campaign_id).bind(name.as_str()).bind(i64::from(value.is_string()));
+    }
+    query.execute(&mut *tx).await?;
     sqlx::query("INSERT INTO session_features (session_id, features) VALUES ($1, $2)")
         .bind(session.id)
         .bind(serde_json::to_string(&row)?)
