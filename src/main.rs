@@ -18,6 +18,11 @@ enum Command {
     /// Network-namespace testbeds: client ↔ router ↔ server.
     #[command(subcommand)]
     Lab(cmd::lab::LabCommand),
+    /// Labeling campaigns in the database: create, list, show, stop, resume.
+    #[command(subcommand)]
+    Campaign(cmd::campaign::CampaignCommand),
+    /// Write a campaign's dataset as CSV, JSON Lines or Parquet.
+    Export(cmd::campaign::ExportArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -31,6 +36,8 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Lab(command) => cmd::lab::run(command),
+        Command::Campaign(command) => cmd::campaign::run(command),
+        Command::Export(args) => cmd::campaign::export(args),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

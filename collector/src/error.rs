@@ -21,26 +21,39 @@ pub enum Error {
     #[error("{0}")]
     Conflict(String),
     /// The database cannot be reached (HTTP 503); nothing was stored.
-    #[error("the database at {url} is unavailable: {source}")]
+    #[error("the database at {url} is unavailable: {reason}")]
     Unavailable {
         /// The database URL, password redacted.
         url: String,
         /// What the driver said.
-        source: sqlx::Error,
+        reason: String,
     },
-    /// A query failed.
+    /// A query failed. (The messages below carry their cause in the text, so that one line
+    /// says everything; they deliberately do not chain it as a `source`.)
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     /// The schema could not be migrated.
     #[error("database migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(sqlx::migrate::MigrateError),
     /// A stored document could not be read back.
     #[error("stored JSON is unreadable: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(serde_json::Error),
     /// Writing an export failed.
     #[error("export failed: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
 }
+
+macro_rules! from_cause {
+    ($($ty:ty => $variant:ident),+) => {
+        $(impl From<$ty> for Error {
+            fn from(e: $ty) -> Error {
+                Error::$variant(e)
+            }
+        })+
+    };
+}
+
+from_cause!(sqlx::Error => Database, sqlx::migrate::MigrateError => Migrate, serde_json::Error => Json, std::io::Error => Io);
 
 impl Error {
     /// An [`Error::Invalid`] for `field`.
@@ -53,10 +66,10 @@ impl Error {
     }
 
     /// An [`Error::Unavailable`] for the database at `url`.
-    pub fn unavailable(url: &str, source: sqlx::Error) -> Error {
+    pub fn unavailable(url: &str, cause: sqlx::Error) -> Error {
         Error::Unavailable {
             url: url.to_string(),
-            source,
+            reason: cause.to_string(),
         }
     }
 

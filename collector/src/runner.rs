@@ -172,7 +172,10 @@ impl<N: Network, D: Driver> Runner<N, D> {
             Some(Active { campaign_id: campaign.id, session_id: session.id, capture_id: None, cancel: cancel.clone() });
         self.publish_started(campaign, &session).await;
         let started = Instant::now();
+        // A stop may come from another process (the CLI) through the database.
+        let watcher = tokio::spawn(cancel_when_not_running(self.db.clone(), campaign.id, cancel.clone()));
         let outcome = self.measure(campaign, &session, cancel.clone()).await;
+        watcher.abort();
         if let Err(e) = self.network.clear().await {
             tracing::warn!(session = session.id, "could not unshape the link: {e}");
         }
@@ -419,6 +422,22 @@ pub fn check_application(data: &Value) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Cancels `cancel` once campaign `id` is no longer running (checked every second).
+async fn cancel_when_not_running(db: Db, id: i64, cancel: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = cancel.cancelled() => return,
+        }
+        if let Ok(c) = campaign::get(&db, id).await
+            && c.status != CampaignStatus::Running
+        {
+            cancel.cancel();
+            return;
+        }
+    }
 }
 
 /// Runs a database step until it succeeds or fails for a reason other than the database being
