@@ -48,7 +48,15 @@ async fn ingest_rate(db: &Db, total: usize, batch: usize) -> f64 {
     for b in 0..total / batch {
         let items = (0..batch).map(|i| report((b * batch + i) as i64)).collect();
         let key = format!("bench-{batch}-{b}");
-        let outcome = ingest::qos_reports(db, &Batch { idempotency_key: Some(key), items }).await.unwrap();
+        let outcome = ingest::qos_reports(
+            db,
+            &Batch {
+                idempotency_key: Some(key),
+                items,
+            },
+        )
+        .await
+        .unwrap();
         assert!(!outcome.duplicate);
     }
     total as f64 / start.elapsed().as_secs_f64()
@@ -58,7 +66,9 @@ async fn bench(db: &Db, label: &str) {
     // Ingest: 200,000 reports in batches of 1,000 and 5,000.
     for batch in [1000, 5000] {
         let rate = ingest_rate(db, 200_000, batch).await;
-        println!("{label:<10} ingest QoS reports, batches of {batch:>5}: {rate:>10.0} reports/s (target ≥ 50,000)");
+        println!(
+            "{label:<10} ingest QoS reports, batches of {batch:>5}: {rate:>10.0} reports/s (target ≥ 50,000)"
+        );
     }
 
     // Store one session of 1,000 flows and 60 bins; median of 5.
@@ -70,7 +80,9 @@ async fn bench(db: &Db, label: &str) {
         limits: qoelab_units::parse_limits("1, 2, 5 mbit").unwrap(),
         delays_ms: vec![],
         losses: vec![],
-        workload: Workload::Video { abr: "buffer".into() },
+        workload: Workload::Video {
+            abr: "buffer".into(),
+        },
         seed: 1,
     };
     let id = campaign::create(db, &spec).await.unwrap();
@@ -78,7 +90,19 @@ async fn bench(db: &Db, label: &str) {
         capture_id: Some("bench".into()),
         bin_ms: 1000,
         flows: (0..1000).map(flow).collect(),
-        series: (0..60).map(|i| Bin { flow_idx: None, bin: i, start_ms: i64::from(i) * 1000, c2s_bytes: 1, s2c_bytes: 2, c2s_pkts: 3, s2c_pkts: 4, c2s_retx: 0, s2c_retx: 0 }).collect(),
+        series: (0..60)
+            .map(|i| Bin {
+                flow_idx: None,
+                bin: i,
+                start_ms: i64::from(i) * 1000,
+                c2s_bytes: 1,
+                s2c_bytes: 2,
+                c2s_pkts: 3,
+                s2c_pkts: 4,
+                c2s_retx: 0,
+                s2c_retx: 0,
+            })
+            .collect(),
         application: Some(json!({"stall_count": 1, "qoe_class": "medium"})),
     };
     let mut times = Vec::new();
@@ -89,10 +113,16 @@ async fn bench(db: &Db, label: &str) {
         times.push(start.elapsed());
     }
     times.sort();
-    println!("{label:<10} store a session of 1,000 flows + 60 bins: median {:>6.1} ms (target < 50 ms)", ms(times[2]));
+    println!(
+        "{label:<10} store a session of 1,000 flows + 60 bins: median {:>6.1} ms (target < 50 ms)",
+        ms(times[2])
+    );
 
     // Export: fill the rest of the campaign with small sessions, then export CSV.
-    let small = Results { flows: (0..3).map(flow).collect(), ..big.clone() };
+    let small = Results {
+        flows: (0..3).map(flow).collect(),
+        ..big.clone()
+    };
     while let Some(s) = session::claim_next(db, id).await.unwrap() {
         session::store_results(db, &s, &small).await.unwrap();
     }
@@ -116,20 +146,33 @@ fn ms(d: Duration) -> f64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let admin = std::env::var("QOELAB_TEST_PG").unwrap_or_else(|_| "postgres://qoelab:qoelab@127.0.0.1/postgres".into());
+    let admin = std::env::var("QOELAB_TEST_PG")
+        .unwrap_or_else(|_| "postgres://qoelab:qoelab@127.0.0.1/postgres".into());
     sqlx::any::install_default_drivers();
     let name = format!("qlbench_{}", std::process::id());
-    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
     let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
     let pg = Db::connect(&url).await.unwrap();
     assert_eq!(pg.backend(), Backend::Postgres);
     bench(&pg, "postgres").await;
     pg.close().await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)"))).execute(&mut conn).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {name} WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
 
     let path = std::env::temp_dir().join(format!("qlbench{}.db", std::process::id()));
-    let lite = Db::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    let lite = Db::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
     bench(&lite, "sqlite").await;
     lite.close().await;
     for suffix in ["", "-wal", "-shm"] {

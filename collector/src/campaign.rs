@@ -89,35 +89,84 @@ impl CampaignSpec {
             return Err(Error::invalid("name", &self.name, "1 to 100 characters"));
         }
         if !(1..=MAX_SESSIONS).contains(&self.sessions) {
-            return Err(Error::invalid("sessions", self.sessions, format!("a whole number from 1 to {MAX_SESSIONS}")));
+            return Err(Error::invalid(
+                "sessions",
+                self.sessions,
+                format!("a whole number from 1 to {MAX_SESSIONS}"),
+            ));
         }
         if !(self.duration_s.is_finite() && self.duration_s > 0.0 && self.duration_s <= 86_400.0) {
-            return Err(Error::invalid("duration_s", self.duration_s, "seconds, more than 0 and at most 86400"));
+            return Err(Error::invalid(
+                "duration_s",
+                self.duration_s,
+                "seconds, more than 0 and at most 86400",
+            ));
         }
         if !(self.warmup_s.is_finite() && (0.0..=3_600.0).contains(&self.warmup_s)) {
-            return Err(Error::invalid("warmup_s", self.warmup_s, "seconds from 0 to 3600"));
+            return Err(Error::invalid(
+                "warmup_s",
+                self.warmup_s,
+                "seconds from 0 to 3600",
+            ));
         }
         if self.limits.is_empty() {
-            return Err(Error::invalid("limits", "", "at least one limit, e.g. '0.75, 1.25, 2, 5 mbit, unlimited'"));
+            return Err(Error::invalid(
+                "limits",
+                "",
+                "at least one limit, e.g. '0.75, 1.25, 2, 5 mbit, unlimited'",
+            ));
         }
-        if let Some(Limit::Rate(r)) = self.limits.iter().find(|l| matches!(l, Limit::Rate(r) if r.bps() < 8_000)) {
-            return Err(Error::invalid("limits", r, "rates of at least 8kbit, or 'unlimited'"));
+        if let Some(Limit::Rate(r)) = self
+            .limits
+            .iter()
+            .find(|l| matches!(l, Limit::Rate(r) if r.bps() < 8_000))
+        {
+            return Err(Error::invalid(
+                "limits",
+                r,
+                "rates of at least 8kbit, or 'unlimited'",
+            ));
         }
-        if let Some(d) = self.delays_ms.iter().find(|d| !(d.is_finite() && (0.0..=10_000.0).contains(*d))) {
-            return Err(Error::invalid("delays_ms", d, "milliseconds from 0 to 10000"));
+        if let Some(d) = self
+            .delays_ms
+            .iter()
+            .find(|d| !(d.is_finite() && (0.0..=10_000.0).contains(*d)))
+        {
+            return Err(Error::invalid(
+                "delays_ms",
+                d,
+                "milliseconds from 0 to 10000",
+            ));
         }
-        if let Some(l) = self.losses.iter().find(|l| !(l.is_finite() && (0.0..=1.0).contains(*l))) {
-            return Err(Error::invalid("losses", l, "fractions from 0 to 1 (0.01 is 1%)"));
+        if let Some(l) = self
+            .losses
+            .iter()
+            .find(|l| !(l.is_finite() && (0.0..=1.0).contains(*l)))
+        {
+            return Err(Error::invalid(
+                "losses",
+                l,
+                "fractions from 0 to 1 (0.01 is 1%)",
+            ));
         }
         match &self.workload {
-            Workload::Video { abr } if !ABR_ALGORITHMS.contains(&abr.as_str()) => {
-                Err(Error::invalid("workload.abr", abr, ABR_ALGORITHMS.join(", ")))
-            }
-            Workload::Iot { analytics } if analytics.is_empty() => {
-                Err(Error::invalid("workload.analytics", "[]", "at least one analytic"))
-            }
-            Workload::Iot { analytics } => match analytics.iter().position(|a| !(a.knob > 0.0 && a.knob <= 1.0)) {
-                Some(i) => Err(Error::invalid(format!("workload.analytics[{i}].knob"), analytics[i].knob, "a knob in (0, 1]")),
+            Workload::Video { abr } if !ABR_ALGORITHMS.contains(&abr.as_str()) => Err(
+                Error::invalid("workload.abr", abr, ABR_ALGORITHMS.join(", ")),
+            ),
+            Workload::Iot { analytics } if analytics.is_empty() => Err(Error::invalid(
+                "workload.analytics",
+                "[]",
+                "at least one analytic",
+            )),
+            Workload::Iot { analytics } => match analytics
+                .iter()
+                .position(|a| !(a.knob > 0.0 && a.knob <= 1.0))
+            {
+                Some(i) => Err(Error::invalid(
+                    format!("workload.analytics[{i}].knob"),
+                    analytics[i].knob,
+                    "a knob in (0, 1]",
+                )),
                 None => Ok(()),
             },
             _ => Ok(()),
@@ -150,7 +199,9 @@ impl CampaignSpec {
     /// first `sessions % profiles` once more), in an order shuffled with `seed`.
     pub fn assignment(&self) -> Vec<Profile> {
         let profiles = self.profiles();
-        let spread: Vec<Profile> = (0..self.sessions as usize).map(|i| profiles[i % profiles.len()]).collect();
+        let spread: Vec<Profile> = (0..self.sessions as usize)
+            .map(|i| profiles[i % profiles.len()])
+            .collect();
         shuffled(spread, self.seed)
     }
 }
@@ -309,7 +360,17 @@ pub async fn create(db: &Db, spec: &CampaignSpec) -> Result<i64> {
             if i > 0 {
                 sql.push(',');
             }
-            sql.push_str(&format!("(${},${},${},${},${},${},${},${})", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7, p + 8));
+            sql.push_str(&format!(
+                "(${},${},${},${},${},${},${},${})",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5,
+                p + 6,
+                p + 7,
+                p + 8
+            ));
         }
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for (i, profile) in chunk.iter().enumerate() {
@@ -332,11 +393,12 @@ pub async fn create(db: &Db, spec: &CampaignSpec) -> Result<i64> {
 
 /// The campaign with this id.
 pub async fn get(db: &Db, id: i64) -> Result<Campaign> {
-    let row = sqlx::query("SELECT id, spec, status, created_ms, updated_ms FROM campaigns WHERE id = $1")
-        .bind(id)
-        .fetch_optional(db.pool())
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("no campaign with id {id}")))?;
+    let row =
+        sqlx::query("SELECT id, spec, status, created_ms, updated_ms FROM campaigns WHERE id = $1")
+            .bind(id)
+            .fetch_optional(db.pool())
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no campaign with id {id}")))?;
     let mut campaign = campaign_from_row(&row)?;
     campaign.progress = progress(db, id).await?;
     Ok(campaign)
@@ -385,11 +447,12 @@ fn campaign_from_row(row: &sqlx::any::AnyRow) -> Result<Campaign> {
 
 /// Sessions per state of campaign `id`.
 pub async fn progress(db: &Db, id: i64) -> Result<Progress> {
-    let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT status, COUNT(*) FROM sessions WHERE campaign_id = $1 GROUP BY status")
-            .bind(id)
-            .fetch_all(db.pool())
-            .await?;
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT status, COUNT(*) FROM sessions WHERE campaign_id = $1 GROUP BY status",
+    )
+    .bind(id)
+    .fetch_all(db.pool())
+    .await?;
     let mut p = Progress::default();
     for (status, count) in rows {
         let slot = match status.parse::<SessionStatus>()? {
@@ -406,10 +469,17 @@ pub async fn progress(db: &Db, id: i64) -> Result<Progress> {
 
 /// Sets the state of campaign `id`; `from` lists the states it may be in, else
 /// [`Error::Conflict`].
-pub async fn set_status(db: &Db, id: i64, from: &[CampaignStatus], to: CampaignStatus) -> Result<()> {
+pub async fn set_status(
+    db: &Db,
+    id: i64,
+    from: &[CampaignStatus],
+    to: CampaignStatus,
+) -> Result<()> {
     let current = get(db, id).await?.status;
     if !from.contains(&current) {
-        return Err(Error::Conflict(format!("campaign {id} is {current}; it cannot become {to}")));
+        return Err(Error::Conflict(format!(
+            "campaign {id} is {current}; it cannot become {to}"
+        )));
     }
     sqlx::query("UPDATE campaigns SET status = $1, updated_ms = $2 WHERE id = $3 AND status = $4")
         .bind(to.as_str())
@@ -444,7 +514,9 @@ mod tests {
             limits: parse_limits(limits).unwrap(),
             delays_ms: vec![],
             losses: vec![],
-            workload: Workload::Video { abr: "buffer".into() },
+            workload: Workload::Video {
+                abr: "buffer".into(),
+            },
             seed: 7,
         }
     }
@@ -459,7 +531,10 @@ mod tests {
         assert_eq!(a, s.assignment(), "same seed, same order");
         let round_robin: Vec<_> = (0..100).map(|i| s.profiles()[i % 5]).collect();
         assert_ne!(a, round_robin, "the order is shuffled, not round-robin");
-        let other = CampaignSpec { seed: 8, ..s.clone() };
+        let other = CampaignSpec {
+            seed: 8,
+            ..s.clone()
+        };
         assert_ne!(a, other.assignment());
     }
 
@@ -471,7 +546,10 @@ mod tests {
             .map(|r| a.iter().filter(|p| p.rate_bps == *r).count())
             .collect();
         assert_eq!(counts.iter().sum::<usize>(), 7);
-        assert!(counts.iter().max().unwrap() - counts.iter().min().unwrap() <= 1, "{counts:?}");
+        assert!(
+            counts.iter().max().unwrap() - counts.iter().min().unwrap() <= 1,
+            "{counts:?}"
+        );
     }
 
     #[test]
@@ -480,7 +558,13 @@ mod tests {
         s.delays_ms = vec![0.0, 50.0];
         s.losses = vec![0.0, 0.01, 0.02];
         assert_eq!(s.profiles().len(), 12);
-        assert_eq!(s.assignment().iter().filter(|p| p.delay_ms == Some(50.0) && p.loss == Some(0.02)).count(), 2);
+        assert_eq!(
+            s.assignment()
+                .iter()
+                .filter(|p| p.delay_ms == Some(50.0) && p.loss == Some(0.02))
+                .count(),
+            2
+        );
     }
 
     #[test]
@@ -491,9 +575,19 @@ mod tests {
             (Box::new(|s| s.duration_s = -1.0), "duration_s = '-1'"),
             (Box::new(|s| s.limits.clear()), "limits"),
             (Box::new(|s| s.losses = vec![5.0]), "losses = '5'"),
-            (Box::new(|s| s.workload = Workload::Video { abr: "bola".into() }), "workload.abr = 'bola'"),
             (
-                Box::new(|s| s.workload = Workload::Iot { analytics: vec![IotAnalytic { kind: "x".into(), knob: 2.0 }] }),
+                Box::new(|s| s.workload = Workload::Video { abr: "bola".into() }),
+                "workload.abr = 'bola'",
+            ),
+            (
+                Box::new(|s| {
+                    s.workload = Workload::Iot {
+                        analytics: vec![IotAnalytic {
+                            kind: "x".into(),
+                            knob: 2.0,
+                        }],
+                    }
+                }),
                 "workload.analytics[0].knob = '2'",
             ),
         ];

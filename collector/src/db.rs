@@ -50,7 +50,7 @@ impl Db {
             _ => url.to_string(),
         };
         let options = AnyConnectOptions::from_str(&url)
-            .map_err(|e| Error::invalid("database", &url, &format!("a valid URL ({e})")))?;
+            .map_err(|e| Error::invalid("database", &url, format!("a valid URL ({e})")))?;
         let max = match backend {
             Backend::Postgres => 8,
             // SQLite allows one writer; more connections only wait on its lock.
@@ -62,9 +62,15 @@ impl Db {
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA foreign_keys = ON")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA busy_timeout = 5000")
+                            .execute(&mut *conn)
+                            .await?;
                     }
                     Ok(())
                 })
@@ -99,11 +105,12 @@ impl Db {
 
 /// The next id of counter `name` (`campaign`, `session`, `model`), allocated inside `tx`.
 pub async fn next_ids(tx: &mut Transaction<'static, Any>, name: &str, count: i64) -> Result<i64> {
-    let (last,): (i64,) = sqlx::query_as("UPDATE counters SET value = value + $1 WHERE name = $2 RETURNING value")
-        .bind(count)
-        .bind(name)
-        .fetch_one(&mut **tx)
-        .await?;
+    let (last,): (i64,) =
+        sqlx::query_as("UPDATE counters SET value = value + $1 WHERE name = $2 RETURNING value")
+            .bind(count)
+            .bind(name)
+            .fetch_one(&mut **tx)
+            .await?;
     Ok(last - count + 1)
 }
 

@@ -57,7 +57,11 @@ from_cause!(sqlx::Error => Database, sqlx::migrate::MigrateError => Migrate, ser
 
 impl Error {
     /// An [`Error::Invalid`] for `field`.
-    pub fn invalid(field: impl Into<String>, value: impl ToString, accepted: impl Into<String>) -> Error {
+    pub fn invalid(
+        field: impl Into<String>,
+        value: impl ToString,
+        accepted: impl Into<String>,
+    ) -> Error {
         Error::Invalid {
             field: field.into(),
             value: value.to_string(),
@@ -80,11 +84,15 @@ impl Error {
             Error::Unavailable { .. } => true,
             Error::Database(sqlx::Error::Database(db)) => {
                 // SQLSTATE 08xxx: connection exceptions; 57P0x: server shutting down or starting.
-                db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P"))
+                db.code()
+                    .is_some_and(|c| c.starts_with("08") || c.starts_with("57P"))
             }
             Error::Database(e) => matches!(
                 e,
-                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::WorkerCrashed
             ),
             _ => false,
         }

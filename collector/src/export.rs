@@ -98,7 +98,11 @@ pub async fn columns(db: &Db, campaign_id: i64) -> Result<Columns> {
             .bind(campaign_id)
             .fetch_all(db.pool())
             .await?;
-    let text = rows.iter().filter(|r| r.1 != 0).map(|r| r.0.clone()).collect();
+    let text = rows
+        .iter()
+        .filter(|r| r.1 != 0)
+        .map(|r| r.0.clone())
+        .collect();
     let mut names: Vec<String> = rows.into_iter().map(|r| r.0).collect();
     names.sort_by(|a, b| {
         group(a).cmp(&group(b)).then_with(|| {
@@ -119,7 +123,12 @@ pub struct Encoder {
 enum EncoderKind {
     Csv(csv::Writer<SharedBuf>, SharedBuf),
     Jsonl,
-    Parquet { writer: ArrowWriter<SharedBuf>, buf: SharedBuf, schema: Arc<Schema>, pending: Vec<BTreeMap<String, Value>> },
+    Parquet {
+        writer: ArrowWriter<SharedBuf>,
+        buf: SharedBuf,
+        schema: Arc<Schema>,
+        pending: Vec<BTreeMap<String, Value>>,
+    },
 }
 
 /// A `Write` whose bytes can be taken out while the writer still holds it.
@@ -128,7 +137,10 @@ struct SharedBuf(Arc<Mutex<Vec<u8>>>);
 
 impl Write for SharedBuf {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(data);
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(data);
         Ok(data.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -159,7 +171,11 @@ impl Encoder {
                     .names
                     .iter()
                     .map(|n| {
-                        let ty = if columns.text.contains(n) { DataType::Utf8 } else { DataType::Float64 };
+                        let ty = if columns.text.contains(n) {
+                            DataType::Utf8
+                        } else {
+                            DataType::Float64
+                        };
                         Field::new(n, ty, true)
                     })
                     .collect();
@@ -170,10 +186,19 @@ impl Encoder {
                     .build();
                 let writer = ArrowWriter::try_new(buf.clone(), schema.clone(), Some(props))
                     .map_err(|e| Error::Io(std::io::Error::other(e)))?;
-                EncoderKind::Parquet { writer, buf, schema, pending: Vec::new() }
+                EncoderKind::Parquet {
+                    writer,
+                    buf,
+                    schema,
+                    pending: Vec::new(),
+                }
             }
         };
-        Ok(Encoder { columns, kind, rows: 0 })
+        Ok(Encoder {
+            columns,
+            kind,
+            rows: 0,
+        })
     }
 
     /// Rows encoded so far.
@@ -185,7 +210,9 @@ impl Encoder {
     pub fn header(&mut self) -> Result<Vec<u8>> {
         match &mut self.kind {
             EncoderKind::Csv(writer, buf) => {
-                writer.write_record(&self.columns.names).map_err(csv_error)?;
+                writer
+                    .write_record(&self.columns.names)
+                    .map_err(csv_error)?;
                 writer.flush()?;
                 Ok(buf.take())
             }
@@ -207,28 +234,40 @@ impl Encoder {
                     }
                 }
                 writer.write_record(None::<&[u8]>).map_err(csv_error)?;
-                if self.rows % 256 == 0 {
+                if self.rows.is_multiple_of(256) {
                     writer.flush()?;
                     return Ok(buf.take());
                 }
                 Ok(Vec::new())
             }
             EncoderKind::Jsonl => {
-                let ordered: serde_json::Map<String, Value> =
-                    names.iter().map(|n| (n.clone(), row.get(n).cloned().unwrap_or(Value::Null))).collect();
+                let ordered: serde_json::Map<String, Value> = names
+                    .iter()
+                    .map(|n| (n.clone(), row.get(n).cloned().unwrap_or(Value::Null)))
+                    .collect();
                 let mut line = serde_json::to_vec(&ordered)?;
                 line.push(b'\n');
                 Ok(line)
             }
             EncoderKind::Parquet { pending, .. } => {
                 pending.push(row);
-                if pending.len() >= ROW_GROUP { self.flush_group() } else { Ok(Vec::new()) }
+                if pending.len() >= ROW_GROUP {
+                    self.flush_group()
+                } else {
+                    Ok(Vec::new())
+                }
             }
         }
     }
 
     fn flush_group(&mut self) -> Result<Vec<u8>> {
-        let EncoderKind::Parquet { writer, buf, schema, pending } = &mut self.kind else {
+        let EncoderKind::Parquet {
+            writer,
+            buf,
+            schema,
+            pending,
+        } = &mut self.kind
+        else {
             return Ok(Vec::new());
         };
         if pending.is_empty() {
@@ -259,9 +298,14 @@ impl Encoder {
             })
             .collect();
         pending.clear();
-        let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| Error::Io(std::io::Error::other(e)))?;
-        writer.write(&batch).map_err(|e| Error::Io(std::io::Error::other(e)))?;
-        writer.flush().map_err(|e| Error::Io(std::io::Error::other(e)))?;
+        let batch = RecordBatch::try_new(schema.clone(), arrays)
+            .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+        writer
+            .write(&batch)
+            .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+        writer
+            .flush()
+            .map_err(|e| Error::Io(std::io::Error::other(e)))?;
         Ok(buf.take())
     }
 
@@ -270,7 +314,9 @@ impl Encoder {
         let mut out = self.flush_group()?;
         match self.kind {
             EncoderKind::Parquet { writer, buf, .. } => {
-                writer.close().map_err(|e| Error::Io(std::io::Error::other(e)))?;
+                writer
+                    .close()
+                    .map_err(|e| Error::Io(std::io::Error::other(e)))?;
                 out.extend(buf.take());
             }
             EncoderKind::Csv(mut writer, buf) => {
@@ -296,7 +342,9 @@ where
     let columns = columns(db, campaign_id).await?;
     let mut encoder = Encoder::new(format, columns)?;
     sink(encoder.header()?).await?;
-    let mut rows = sqlx::query_as::<_, (String,)>(ROWS_SQL).bind(campaign_id).fetch(db.pool());
+    let mut rows = sqlx::query_as::<_, (String,)>(ROWS_SQL)
+        .bind(campaign_id)
+        .fetch(db.pool());
     let mut chunk = Vec::with_capacity(1 << 16);
     while let Some((json,)) = rows.try_next().await? {
         chunk.extend(encoder.push(serde_json::from_str(&json)?)?);
@@ -311,10 +359,18 @@ where
 }
 
 /// Writes campaign `campaign_id` in `format` to `path`; returns the number of rows.
-pub async fn to_file(db: &Db, campaign_id: i64, format: Format, path: &std::path::Path) -> Result<usize> {
+pub async fn to_file(
+    db: &Db,
+    campaign_id: i64,
+    format: Format,
+    path: &std::path::Path,
+) -> Result<usize> {
     crate::campaign::get(db, campaign_id).await?;
     let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let n = stream(db, campaign_id, format, async |bytes: Vec<u8>| Ok(file.write_all(&bytes)?)).await?;
+    let n = stream(db, campaign_id, format, async |bytes: Vec<u8>| {
+        Ok(file.write_all(&bytes)?)
+    })
+    .await?;
     file.flush()?;
     Ok(n)
 }

@@ -13,7 +13,14 @@ use serde_json::{Map, Value};
 use crate::session::{Bin, Results, Session};
 
 /// Flow columns that identify a flow or place it in time; they are not aggregated.
-const NOT_FEATURES: [&str; 6] = ["protocol", "client_addr", "client_port", "server_addr", "server_port", "flow_id"];
+const NOT_FEATURES: [&str; 6] = [
+    "protocol",
+    "client_addr",
+    "client_port",
+    "server_addr",
+    "server_port",
+    "flow_id",
+];
 
 /// A bin with fewer bytes than this in a direction counts as idle (at most two full frames:
 /// acknowledgements and keep-alives, no payload burst).
@@ -29,7 +36,11 @@ pub fn number(flow: &Map<String, Value>, key: &str) -> Option<f64> {
 }
 
 fn is_time_column(name: &str) -> bool {
-    name.ends_with("_ts_ms") || name.ends_with("_time_ms") || name.ends_with("_unix_ms") || name.starts_with("first_") || name.starts_with("last_")
+    name.ends_with("_ts_ms")
+        || name.ends_with("_time_ms")
+        || name.ends_with("_unix_ms")
+        || name.starts_with("first_")
+        || name.starts_with("last_")
 }
 
 enum Rule {
@@ -44,7 +55,10 @@ fn rule_for(name: &str) -> Rule {
         Rule::Min
     } else if name.ends_with("_max") || name.contains("_max_") {
         Rule::Max
-    } else if ["_avg", "_mean", "_std"].iter().any(|s| name.ends_with(s) || name.contains(&format!("{s}_"))) {
+    } else if ["_avg", "_mean", "_std"]
+        .iter()
+        .any(|s| name.ends_with(s) || name.contains(&format!("{s}_")))
+    {
         Rule::WeightedMean
     } else {
         Rule::Sum
@@ -52,9 +66,15 @@ fn rule_for(name: &str) -> Rule {
 }
 
 fn weight_of(flow: &Map<String, Value>, name: &str) -> f64 {
-    let direction = if name.starts_with("s2c_") { "s2c" } else { "c2s" };
+    let direction = if name.starts_with("s2c_") {
+        "s2c"
+    } else {
+        "c2s"
+    };
     // Every flow counts at least a little, so flows without payload still average.
-    number(flow, &format!("{direction}_ip_bytes")).unwrap_or(0.0).max(1.0)
+    number(flow, &format!("{direction}_ip_bytes"))
+        .unwrap_or(0.0)
+        .max(1.0)
 }
 
 /// The feature row of a finished session.
@@ -63,12 +83,25 @@ pub fn feature_row(session: &Session, results: &Results) -> BTreeMap<String, Val
     row.insert("session_id".into(), session.id.into());
     row.insert("campaign_id".into(), session.campaign_id.into());
     row.insert("seq".into(), session.seq.into());
-    row.insert("ctx_rate_bps".into(), session.profile.rate_bps.map_or(Value::Null, Value::from));
-    row.insert("ctx_delay_ms".into(), session.profile.delay_ms.map_or(Value::Null, Value::from));
-    row.insert("ctx_loss".into(), session.profile.loss.map_or(Value::Null, Value::from));
+    row.insert(
+        "ctx_rate_bps".into(),
+        session.profile.rate_bps.map_or(Value::Null, Value::from),
+    );
+    row.insert(
+        "ctx_delay_ms".into(),
+        session.profile.delay_ms.map_or(Value::Null, Value::from),
+    );
+    row.insert(
+        "ctx_loss".into(),
+        session.profile.loss.map_or(Value::Null, Value::from),
+    );
     row.insert("ctx_workload".into(), session.workload.clone().into());
     aggregate_flows(&results.flows, &mut row);
-    let capture_bins: Vec<&Bin> = results.series.iter().filter(|b| b.flow_idx.is_none()).collect();
+    let capture_bins: Vec<&Bin> = results
+        .series
+        .iter()
+        .filter(|b| b.flow_idx.is_none())
+        .collect();
     series_features(&capture_bins, results.bin_ms.max(1), &mut row);
     if let Some(Value::Object(record)) = &results.application {
         for (key, value) in record {
@@ -85,7 +118,12 @@ pub fn feature_row(session: &Session, results: &Results) -> BTreeMap<String, Val
 
 fn aggregate_flows(flows: &[Map<String, Value>], row: &mut BTreeMap<String, Value>) {
     row.insert("flow_count".into(), flows.len().into());
-    let count = |proto: &str| flows.iter().filter(|f| f.get("protocol").and_then(Value::as_str) == Some(proto)).count();
+    let count = |proto: &str| {
+        flows
+            .iter()
+            .filter(|f| f.get("protocol").and_then(Value::as_str) == Some(proto))
+            .count()
+    };
     row.insert("tcp_flow_count".into(), count("tcp").into());
     row.insert("udp_flow_count".into(), count("udp").into());
     let mut names: Vec<&String> = flows.iter().flat_map(|f| f.keys()).collect();
@@ -95,8 +133,10 @@ fn aggregate_flows(flows: &[Map<String, Value>], row: &mut BTreeMap<String, Valu
         if NOT_FEATURES.contains(&name.as_str()) || is_time_column(name) {
             continue;
         }
-        let values: Vec<(f64, f64)> =
-            flows.iter().filter_map(|f| number(f, name).map(|v| (v, weight_of(f, name)))).collect();
+        let values: Vec<(f64, f64)> = flows
+            .iter()
+            .filter_map(|f| number(f, name).map(|v| (v, weight_of(f, name))))
+            .collect();
         if values.is_empty() {
             continue;
         }
@@ -114,7 +154,11 @@ fn aggregate_flows(flows: &[Map<String, Value>], row: &mut BTreeMap<String, Valu
 }
 
 fn finite(v: f64) -> Value {
-    if v.is_finite() { Value::from(v) } else { Value::Null }
+    if v.is_finite() {
+        Value::from(v)
+    } else {
+        Value::Null
+    }
 }
 
 /// Quantile `q` of sorted values, linear between neighbours.
@@ -126,14 +170,23 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 
 fn series_features(bins: &[&Bin], bin_ms: u64, row: &mut BTreeMap<String, Value>) {
     let seconds = bin_ms as f64 / 1000.0;
-    for (dir, bytes_of) in [("c2s", (|b: &Bin| b.c2s_bytes) as fn(&Bin) -> u64), ("s2c", |b: &Bin| b.s2c_bytes)] {
+    for (dir, bytes_of) in [
+        ("c2s", (|b: &Bin| b.c2s_bytes) as fn(&Bin) -> u64),
+        ("s2c", |b: &Bin| b.s2c_bytes),
+    ] {
         let bytes: Vec<u64> = bins.iter().map(|b| bytes_of(b)).collect();
         let mut rates: Vec<f64> = bytes.iter().map(|b| *b as f64 * 8.0 / seconds).collect();
         let put = |row: &mut BTreeMap<String, Value>, name: &str, v: f64| {
             row.insert(format!("{dir}_{name}"), finite(v));
         };
         if rates.is_empty() {
-            for name in ["tput_mean_bps", "tput_std_bps", "tput_p10_bps", "tput_p50_bps", "tput_p90_bps"] {
+            for name in [
+                "tput_mean_bps",
+                "tput_std_bps",
+                "tput_p10_bps",
+                "tput_p50_bps",
+                "tput_p90_bps",
+            ] {
                 row.insert(format!("{dir}_{name}"), Value::Null);
             }
         } else {
@@ -171,16 +224,40 @@ fn series_features(bins: &[&Bin], bin_ms: u64, row: &mut BTreeMap<String, Value>
             bursts.push((run_bytes, run_bins));
         }
         let idle_bins = bytes.iter().filter(|b| **b < IDLE_BYTES).count();
-        put(row, "idle_fraction", if bytes.is_empty() { f64::NAN } else { idle_bins as f64 / bytes.len() as f64 });
+        put(
+            row,
+            "idle_fraction",
+            if bytes.is_empty() {
+                f64::NAN
+            } else {
+                idle_bins as f64 / bytes.len() as f64
+            },
+        );
         put(row, "idle_gap_count", gaps.len() as f64);
-        put(row, "idle_gap_max_s", gaps.iter().max().map_or(0.0, |g| *g as f64 * seconds));
+        put(
+            row,
+            "idle_gap_max_s",
+            gaps.iter().max().map_or(0.0, |g| *g as f64 * seconds),
+        );
         put(row, "burst_count", bursts.len() as f64);
         let burst_mean = |f: fn(&(u64, u64)) -> f64| {
-            if bursts.is_empty() { f64::NAN } else { bursts.iter().map(f).sum::<f64>() / bursts.len() as f64 }
+            if bursts.is_empty() {
+                f64::NAN
+            } else {
+                bursts.iter().map(f).sum::<f64>() / bursts.len() as f64
+            }
         };
         put(row, "burst_bytes_mean", burst_mean(|b| b.0 as f64));
-        put(row, "burst_bytes_max", bursts.iter().map(|b| b.0 as f64).fold(f64::NAN, f64::max));
-        put(row, "burst_duration_mean_s", burst_mean(|b| b.1 as f64) * seconds);
+        put(
+            row,
+            "burst_bytes_max",
+            bursts.iter().map(|b| b.0 as f64).fold(f64::NAN, f64::max),
+        );
+        put(
+            row,
+            "burst_duration_mean_s",
+            burst_mean(|b| b.1 as f64) * seconds,
+        );
     }
 }
 
@@ -195,7 +272,11 @@ mod tests {
             id: 5,
             campaign_id: 2,
             seq: 0,
-            profile: Profile { rate_bps: Some(1_000_000), delay_ms: None, loss: None },
+            profile: Profile {
+                rate_bps: Some(1_000_000),
+                delay_ms: None,
+                loss: None,
+            },
             workload: "video/buffer".into(),
             status: SessionStatus::Running,
             attempts: 1,
@@ -207,7 +288,17 @@ mod tests {
     }
 
     fn bin(i: u32, s2c: u64) -> Bin {
-        Bin { flow_idx: None, bin: i, start_ms: i64::from(i) * 1000, c2s_bytes: 100, s2c_bytes: s2c, c2s_pkts: 1, s2c_pkts: 1, c2s_retx: 0, s2c_retx: 0 }
+        Bin {
+            flow_idx: None,
+            bin: i,
+            start_ms: i64::from(i) * 1000,
+            c2s_bytes: 100,
+            s2c_bytes: s2c,
+            c2s_pkts: 1,
+            s2c_pkts: 1,
+            c2s_retx: 0,
+            s2c_retx: 0,
+        }
     }
 
     #[test]
@@ -220,8 +311,13 @@ mod tests {
                    "s2c_rtt_min_ms": 5.0, "s2c_rtt_max_ms": 50.0, "s2c_rtt_avg_ms": 40.0, "s2c_retx_pkts": 3}),
         ];
         let results = Results {
-            flows: flows.into_iter().map(|f| f.as_object().unwrap().clone()).collect(),
-            application: Some(json!({"stall_count": 2, "stall": true, "qoe_class": "low", "segments": [1, 2]})),
+            flows: flows
+                .into_iter()
+                .map(|f| f.as_object().unwrap().clone())
+                .collect(),
+            application: Some(
+                json!({"stall_count": 2, "stall": true, "qoe_class": "low", "segments": [1, 2]}),
+            ),
             ..Results::default()
         };
         let row = feature_row(&session(), &results);
@@ -243,8 +339,19 @@ mod tests {
     #[test]
     fn series_reveal_bursts_and_idle_gaps() {
         // Two segment downloads (2 bins, then 1 bin) separated by 3 idle seconds.
-        let bins = [bin(0, 100_000), bin(1, 80_000), bin(2, 0), bin(3, 500), bin(4, 0), bin(5, 60_000)];
-        let results = Results { bin_ms: 1000, series: bins.to_vec(), ..Results::default() };
+        let bins = [
+            bin(0, 100_000),
+            bin(1, 80_000),
+            bin(2, 0),
+            bin(3, 500),
+            bin(4, 0),
+            bin(5, 60_000),
+        ];
+        let results = Results {
+            bin_ms: 1000,
+            series: bins.to_vec(),
+            ..Results::default()
+        };
         let row = feature_row(&session(), &results);
         assert_eq!(row["s2c_burst_count"], json!(2.0));
         assert_eq!(row["s2c_idle_gap_count"], json!(1.0));
@@ -253,7 +360,10 @@ mod tests {
         assert_eq!(row["s2c_idle_fraction"], json!(0.5));
         let mean = (100_000.0 + 80_000.0 + 500.0 + 60_000.0) * 8.0 / 6.0;
         assert_eq!(row["s2c_tput_mean_bps"], json!(mean));
-        assert_eq!(row["s2c_tput_p50_bps"], json!((500.0 + 60_000.0) * 8.0 / 2.0));
+        assert_eq!(
+            row["s2c_tput_p50_bps"],
+            json!((500.0 + 60_000.0) * 8.0 / 2.0)
+        );
     }
 
     #[test]

@@ -109,7 +109,15 @@ pub fn parse_batch<T: DeserializeOwned>(json: &[u8]) -> Result<Batch<T>> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        Error::invalid(if path == "." { "body".to_string() } else { path }, "", inner.to_string())
+        Error::invalid(
+            if path == "." {
+                "body".to_string()
+            } else {
+                path
+            },
+            "",
+            inner.to_string(),
+        )
     })
 }
 
@@ -120,7 +128,11 @@ trait Check {
 
 fn name_ok(at: &str, field: &str, value: &str) -> Result<()> {
     if value.trim().is_empty() || value.len() > 200 {
-        return Err(Error::invalid(format!("{at}.{field}"), value, "1 to 200 characters"));
+        return Err(Error::invalid(
+            format!("{at}.{field}"),
+            value,
+            "1 to 200 characters",
+        ));
     }
     Ok(())
 }
@@ -128,7 +140,11 @@ fn name_ok(at: &str, field: &str, value: &str) -> Result<()> {
 fn time_ok(at: &str, ts_ms: i64) -> Result<()> {
     // 2000-01-01 to 2100-01-01: catches seconds sent as milliseconds and the reverse.
     if !(946_684_800_000..=4_102_444_800_000).contains(&ts_ms) {
-        return Err(Error::invalid(format!("{at}.ts_ms"), ts_ms, "Unix time in milliseconds (13 digits)"));
+        return Err(Error::invalid(
+            format!("{at}.ts_ms"),
+            ts_ms,
+            "Unix time in milliseconds (13 digits)",
+        ));
     }
     Ok(())
 }
@@ -136,7 +152,11 @@ fn time_ok(at: &str, ts_ms: i64) -> Result<()> {
 fn unit_ok(at: &str, field: &str, v: f64, low_open: bool) -> Result<()> {
     let ok = v.is_finite() && v <= 1.0 && if low_open { v > 0.0 } else { v >= 0.0 };
     if !ok {
-        let range = if low_open { "a number in (0, 1]" } else { "a number in [0, 1]" };
+        let range = if low_open {
+            "a number in (0, 1]"
+        } else {
+            "a number in [0, 1]"
+        };
         return Err(Error::invalid(format!("{at}.{field}"), v, range));
     }
     Ok(())
@@ -144,7 +164,9 @@ fn unit_ok(at: &str, field: &str, v: f64, low_open: bool) -> Result<()> {
 
 fn non_negative(at: &str, field: &str, v: Option<f64>) -> Result<()> {
     match v {
-        Some(v) if !(v.is_finite() && v >= 0.0) => Err(Error::invalid(format!("{at}.{field}"), v, "a number ≥ 0")),
+        Some(v) if !(v.is_finite() && v >= 0.0) => {
+            Err(Error::invalid(format!("{at}.{field}"), v, "a number ≥ 0"))
+        }
         _ => Ok(()),
     }
 }
@@ -169,7 +191,11 @@ impl Check for PlacementDecision {
         name_ok(at, "analytic", &self.analytic)?;
         name_ok(at, "image", &self.image)?;
         if self.location != "edge" && self.location != "cloud" {
-            return Err(Error::invalid(format!("{at}.location"), &self.location, "edge or cloud"));
+            return Err(Error::invalid(
+                format!("{at}.location"),
+                &self.location,
+                "edge or cloud",
+            ));
         }
         time_ok(at, self.ts_ms)
     }
@@ -187,14 +213,26 @@ impl Check for AllocationDecision {
 
 fn check_batch<T: Check>(batch: &Batch<T>) -> Result<()> {
     if batch.items.is_empty() || batch.items.len() > MAX_BATCH {
-        return Err(Error::invalid("items", format!("{} items", batch.items.len()), format!("1 to {MAX_BATCH} items per batch")));
+        return Err(Error::invalid(
+            "items",
+            format!("{} items", batch.items.len()),
+            format!("1 to {MAX_BATCH} items per batch"),
+        ));
     }
     if let Some(key) = &batch.idempotency_key
         && (key.is_empty() || key.len() > 200)
     {
-        return Err(Error::invalid("idempotency_key", key, "1 to 200 characters"));
+        return Err(Error::invalid(
+            "idempotency_key",
+            key,
+            "1 to 200 characters",
+        ));
     }
-    batch.items.iter().enumerate().try_for_each(|(i, item)| item.check(&format!("items[{i}]")))
+    batch
+        .items
+        .iter()
+        .enumerate()
+        .try_for_each(|(i, item)| item.check(&format!("items[{i}]")))
 }
 
 /// How one kind of item is stored.
@@ -244,8 +282,7 @@ impl Stored for PlacementDecision {
 
 impl Stored for AllocationDecision {
     const KIND: &'static str = "allocation";
-    const INSERT: &'static str =
-        "INSERT INTO allocation_decisions (gateway, analytic, knob, rate_bps, algorithm, ts_ms) VALUES ";
+    const INSERT: &'static str = "INSERT INTO allocation_decisions (gateway, analytic, knob, rate_bps, algorithm, ts_ms) VALUES ";
     const COLUMNS: usize = 6;
     fn bind<'q>(&'q self, q: AnyQuery<'q>) -> AnyQuery<'q> {
         q.bind(&self.gateway)
@@ -272,7 +309,10 @@ async fn store<T: Stored>(db: &Db, batch: &Batch<T>) -> Result<Outcome> {
         .execute(&mut *tx)
         .await?;
         if claimed.rows_affected() == 0 {
-            return Ok(Outcome { stored: 0, duplicate: true });
+            return Ok(Outcome {
+                stored: 0,
+                duplicate: true,
+            });
         }
     }
     // Rows per statement: PostgreSQL allows 65535 parameters; fewer, larger statements are faster.
@@ -287,7 +327,10 @@ async fn store<T: Stored>(db: &Db, batch: &Batch<T>) -> Result<Outcome> {
         query.execute(&mut *tx).await?;
     }
     tx.commit().await?;
-    Ok(Outcome { stored: batch.items.len(), duplicate: false })
+    Ok(Outcome {
+        stored: batch.items.len(),
+        duplicate: false,
+    })
 }
 
 /// Validates and stores a batch of QoS reports.
@@ -305,9 +348,28 @@ pub async fn allocation_decisions(db: &Db, batch: &Batch<AllocationDecision>) ->
     store(db, batch).await
 }
 
+type QosRow = (
+    String,
+    String,
+    String,
+    i64,
+    f64,
+    f64,
+    f64,
+    Option<f64>,
+    Option<f64>,
+    Option<String>,
+);
+
 /// QoS reports of one gateway analytic between two times (Unix ms), oldest first.
-pub async fn qos_between(db: &Db, gateway: &str, analytic: &str, from_ms: i64, to_ms: i64) -> Result<Vec<QosReport>> {
-    let rows: Vec<(String, String, String, i64, f64, f64, f64, Option<f64>, Option<f64>, Option<String>)> = sqlx::query_as(
+pub async fn qos_between(
+    db: &Db,
+    gateway: &str,
+    analytic: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<QosReport>> {
+    let rows: Vec<QosRow> = sqlx::query_as(
         "SELECT gateway, analytic, kind, ts_ms, knob, expected_qos, achieved_qos, throughput_bps, latency_ms, extra \
          FROM qos_reports WHERE gateway = $1 AND analytic = $2 AND ts_ms >= $3 AND ts_ms <= $4 ORDER BY ts_ms",
     )
@@ -347,7 +409,9 @@ mod tests {
             "expected_qos":0.9,"achieved_qos":0.8}]}"#;
         let err = parse_batch::<QosReport>(json).unwrap_err().to_string();
         assert!(err.contains("items[1].knob"), "{err}");
-        let err = parse_batch::<QosReport>(br#"{"items": [], "bogus": 1}"#).unwrap_err().to_string();
+        let err = parse_batch::<QosReport>(br#"{"items": [], "bogus": 1}"#)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("bogus"), "{err}");
         assert!(parse_batch::<QosReport>(b"not json").is_err());
     }
@@ -366,15 +430,41 @@ mod tests {
             latency_ms: None,
             extra: None,
         };
-        let batch = |r: QosReport| Batch { idempotency_key: None, items: vec![good.clone(), r] };
+        let batch = |r: QosReport| Batch {
+            idempotency_key: None,
+            items: vec![good.clone(), r],
+        };
         check_batch(&batch(good.clone())).unwrap();
-        let err = check_batch(&batch(QosReport { knob: 1.5, ..good.clone() })).unwrap_err().to_string();
+        let err = check_batch(&batch(QosReport {
+            knob: 1.5,
+            ..good.clone()
+        }))
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("items[1].knob = '1.5'"), "{err}");
-        let err = check_batch(&batch(QosReport { ts_ms: 1_700_000_000, ..good.clone() })).unwrap_err().to_string();
-        assert!(err.contains("items[1].ts_ms") && err.contains("milliseconds"), "{err}");
-        let err = check_batch(&batch(QosReport { gateway: "".into(), ..good.clone() })).unwrap_err().to_string();
+        let err = check_batch(&batch(QosReport {
+            ts_ms: 1_700_000_000,
+            ..good.clone()
+        }))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("items[1].ts_ms") && err.contains("milliseconds"),
+            "{err}"
+        );
+        let err = check_batch(&batch(QosReport {
+            gateway: "".into(),
+            ..good.clone()
+        }))
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("items[1].gateway"), "{err}");
-        let err = check_batch(&Batch::<QosReport> { idempotency_key: None, items: vec![] }).unwrap_err().to_string();
+        let err = check_batch(&Batch::<QosReport> {
+            idempotency_key: None,
+            items: vec![],
+        })
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("items"), "{err}");
     }
 }

@@ -28,13 +28,19 @@ use crate::session::{self, Results, Session};
 /// Shaping and capture on the measured link (implemented by the agent client).
 pub trait Network: Send + Sync + 'static {
     /// Shapes the link to `profile`.
-    fn apply(&self, profile: &Profile) -> impl Future<Output = std::result::Result<(), String>> + Send;
+    fn apply(
+        &self,
+        profile: &Profile,
+    ) -> impl Future<Output = std::result::Result<(), String>> + Send;
     /// Removes every limit from the link.
     fn clear(&self) -> impl Future<Output = std::result::Result<(), String>> + Send;
     /// Starts a capture on the link; returns its id.
     fn start_capture(&self) -> impl Future<Output = std::result::Result<String, String>> + Send;
     /// Stops capture `id`; returns its flows and series (the application record is empty).
-    fn stop_capture(&self, id: &str) -> impl Future<Output = std::result::Result<Results, String>> + Send;
+    fn stop_capture(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = std::result::Result<Results, String>> + Send;
 }
 
 /// Runs a built-in workload.
@@ -84,35 +90,41 @@ impl<N: Network, D: Driver> Runner<N, D> {
         })
     }
 
-    /// The event publisher.
-    pub fn events(&self) -> &Events {
-        &self.events
-    }
-
-    /// The database.
-    pub fn db(&self) -> &Db {
-        &self.db
-    }
-
     /// Starts (or resumes) campaign `id`.
     pub async fn start(&self, id: i64) -> Result<()> {
-        campaign::set_status(&self.db, id, &[CampaignStatus::Pending, CampaignStatus::Stopped], CampaignStatus::Running)
-            .await?;
-        self.events.publish(Event::CampaignStatus { campaign_id: id, status: CampaignStatus::Running });
+        campaign::set_status(
+            &self.db,
+            id,
+            &[CampaignStatus::Pending, CampaignStatus::Stopped],
+            CampaignStatus::Running,
+        )
+        .await?;
+        self.events.publish(Event::CampaignStatus {
+            campaign_id: id,
+            status: CampaignStatus::Running,
+        });
         self.wake.notify_one();
         Ok(())
     }
 
     /// Stops campaign `id`: its running session is cancelled and goes back to pending.
     pub async fn stop(&self, id: i64) -> Result<()> {
-        campaign::set_status(&self.db, id, &[CampaignStatus::Pending, CampaignStatus::Running], CampaignStatus::Stopped)
-            .await?;
+        campaign::set_status(
+            &self.db,
+            id,
+            &[CampaignStatus::Pending, CampaignStatus::Running],
+            CampaignStatus::Stopped,
+        )
+        .await?;
         if let Some(active) = self.active.lock().await.as_ref()
             && active.campaign_id == id
         {
             active.cancel.cancel();
         }
-        self.events.publish(Event::CampaignStatus { campaign_id: id, status: CampaignStatus::Stopped });
+        self.events.publish(Event::CampaignStatus {
+            campaign_id: id,
+            status: CampaignStatus::Stopped,
+        });
         Ok(())
     }
 
@@ -168,12 +180,20 @@ impl<N: Network, D: Driver> Runner<N, D> {
             return Ok(());
         };
         let cancel = shutdown.child_token();
-        *self.active.lock().await =
-            Some(Active { campaign_id: campaign.id, session_id: session.id, capture_id: None, cancel: cancel.clone() });
+        *self.active.lock().await = Some(Active {
+            campaign_id: campaign.id,
+            session_id: session.id,
+            capture_id: None,
+            cancel: cancel.clone(),
+        });
         self.publish_started(campaign, &session).await;
         let started = Instant::now();
         // A stop may come from another process (the CLI) through the database.
-        let watcher = tokio::spawn(cancel_when_not_running(self.db.clone(), campaign.id, cancel.clone()));
+        let watcher = tokio::spawn(cancel_when_not_running(
+            self.db.clone(),
+            campaign.id,
+            cancel.clone(),
+        ));
         let outcome = self.measure(campaign, &session, cancel.clone()).await;
         watcher.abort();
         if let Err(e) = self.network.clear().await {
@@ -182,16 +202,27 @@ impl<N: Network, D: Driver> Runner<N, D> {
         *self.active.lock().await = None;
         match outcome {
             _ if cancel.is_cancelled() => {
-                retry_db(&CancellationToken::new(), || session::requeue(&self.db, session.id)).await?;
+                retry_db(&CancellationToken::new(), || {
+                    session::requeue(&self.db, session.id)
+                })
+                .await?;
                 return Ok(());
             }
             Ok(results) if !results.has_traffic() => {
-                self.end(&session, SessionStatus::Discarded, "the session carried no traffic").await?
+                self.end(
+                    &session,
+                    SessionStatus::Discarded,
+                    "the session carried no traffic",
+                )
+                .await?
             }
             Ok(results) => self.store(&session, &results).await?,
             Err(reason) => self.end(&session, SessionStatus::Failed, &reason).await?,
         }
-        self.durations.lock().unwrap_or_else(|p| p.into_inner()).push(started.elapsed().as_secs_f64());
+        self.durations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(started.elapsed().as_secs_f64());
         self.finish_if_complete(campaign.id).await
     }
 
@@ -203,7 +234,10 @@ impl<N: Network, D: Driver> Runner<N, D> {
         cancel: CancellationToken,
     ) -> std::result::Result<Results, String> {
         let spec = &campaign.spec;
-        self.network.apply(&session.profile).await.map_err(|e| format!("shaping failed: {e}"))?;
+        self.network
+            .apply(&session.profile)
+            .await
+            .map_err(|e| format!("shaping failed: {e}"))?;
         let warmup = Duration::from_secs_f64(spec.warmup_s);
         let total = warmup + Duration::from_secs_f64(spec.duration_s);
         let driver = self.driver.clone();
@@ -214,7 +248,11 @@ impl<N: Network, D: Driver> Runner<N, D> {
             _ = tokio::time::sleep(warmup) => {}
             _ = cancel.cancelled() => {}
         }
-        let capture_id = self.network.start_capture().await.map_err(|e| format!("capture failed to start: {e}"));
+        let capture_id = self
+            .network
+            .start_capture()
+            .await
+            .map_err(|e| format!("capture failed to start: {e}"));
         let capture_id = match capture_id {
             Ok(id) => id,
             Err(e) => {
@@ -228,7 +266,11 @@ impl<N: Network, D: Driver> Runner<N, D> {
         }
         let _ = session::set_capture(&self.db, session.id, &capture_id).await;
         let application = run.await.map_err(|e| format!("workload crashed: {e}"));
-        let capture = self.network.stop_capture(&capture_id).await.map_err(|e| format!("capture failed: {e}"));
+        let capture = self
+            .network
+            .stop_capture(&capture_id)
+            .await
+            .map_err(|e| format!("capture failed: {e}"));
         let mut results = capture?;
         results.capture_id = Some(capture_id);
         results.application = application??;
@@ -236,7 +278,9 @@ impl<N: Network, D: Driver> Runner<N, D> {
     }
 
     async fn publish_started(&self, campaign: &Campaign, session: &Session) {
-        let progress = campaign::progress(&self.db, campaign.id).await.unwrap_or_default();
+        let progress = campaign::progress(&self.db, campaign.id)
+            .await
+            .unwrap_or_default();
         let remaining = (progress.pending + progress.running) as f64;
         let per_session = {
             let d = self.durations.lock().unwrap_or_else(|p| p.into_inner());
@@ -271,18 +315,34 @@ impl<N: Network, D: Driver> Runner<N, D> {
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
-                Err(e) => return self.end(session, SessionStatus::Failed, &format!("storing results failed: {e}")).await,
+                Err(e) => {
+                    return self
+                        .end(
+                            session,
+                            SessionStatus::Failed,
+                            &format!("storing results failed: {e}"),
+                        )
+                        .await;
+                }
             }
         }
     }
 
     async fn end(&self, session: &Session, status: SessionStatus, reason: &str) -> Result<()> {
-        retry_db(&CancellationToken::new(), || session::end_without_results(&self.db, session.id, status, reason))
-            .await?;
-        self.publish_ended(session, status, Some(reason.to_string())).await
+        retry_db(&CancellationToken::new(), || {
+            session::end_without_results(&self.db, session.id, status, reason)
+        })
+        .await?;
+        self.publish_ended(session, status, Some(reason.to_string()))
+            .await
     }
 
-    async fn publish_ended(&self, session: &Session, status: SessionStatus, failure: Option<String>) -> Result<()> {
+    async fn publish_ended(
+        &self,
+        session: &Session,
+        status: SessionStatus,
+        failure: Option<String>,
+    ) -> Result<()> {
         let progress = campaign::progress(&self.db, session.campaign_id).await?;
         self.events.publish(Event::SessionEnded {
             campaign_id: session.campaign_id,
@@ -297,8 +357,17 @@ impl<N: Network, D: Driver> Runner<N, D> {
     async fn finish_if_complete(&self, campaign_id: i64) -> Result<()> {
         let progress = campaign::progress(&self.db, campaign_id).await?;
         if progress.pending == 0 && progress.running == 0 {
-            campaign::set_status(&self.db, campaign_id, &[CampaignStatus::Running], CampaignStatus::Done).await?;
-            self.events.publish(Event::CampaignStatus { campaign_id, status: CampaignStatus::Done });
+            campaign::set_status(
+                &self.db,
+                campaign_id,
+                &[CampaignStatus::Running],
+                CampaignStatus::Done,
+            )
+            .await?;
+            self.events.publish(Event::CampaignStatus {
+                campaign_id,
+                status: CampaignStatus::Done,
+            });
         }
         Ok(())
     }
@@ -318,7 +387,11 @@ impl<N: Network, D: Driver> Runner<N, D> {
         match campaign.status {
             CampaignStatus::Running => {}
             CampaignStatus::Done => return Ok(None),
-            other => return Err(Error::Conflict(format!("campaign {campaign_id} is {other}; start it first"))),
+            other => {
+                return Err(Error::Conflict(format!(
+                    "campaign {campaign_id} is {other}; start it first"
+                )));
+            }
         }
         let next = session::claim_next(&self.db, campaign_id).await?;
         if next.is_none() {
@@ -338,7 +411,10 @@ impl<N: Network, D: Driver> Runner<N, D> {
                 other.session_id, other.campaign_id
             )));
         }
-        self.network.apply(&session.profile).await.map_err(|e| Error::Conflict(format!("shaping failed: {e}")))?;
+        self.network
+            .apply(&session.profile)
+            .await
+            .map_err(|e| Error::Conflict(format!("shaping failed: {e}")))?;
         let capture_id = match self.network.start_capture().await {
             Ok(id) => id,
             Err(e) => {
@@ -370,7 +446,11 @@ impl<N: Network, D: Driver> Runner<N, D> {
                     *active = None;
                     capture
                 }
-                _ => return Err(Error::Conflict(format!("session {id} was not started; call start first"))),
+                _ => {
+                    return Err(Error::Conflict(format!(
+                        "session {id} was not started; call start first"
+                    )));
+                }
             }
         };
         let capture = match capture_id.as_deref() {
@@ -387,10 +467,22 @@ impl<N: Network, D: Driver> Runner<N, D> {
                 if results.has_traffic() {
                     self.store(&session, &results).await?;
                 } else {
-                    self.end(&session, SessionStatus::Discarded, "the session carried no traffic").await?;
+                    self.end(
+                        &session,
+                        SessionStatus::Discarded,
+                        "the session carried no traffic",
+                    )
+                    .await?;
                 }
             }
-            Err(e) => self.end(&session, SessionStatus::Failed, &format!("capture failed: {e}")).await?,
+            Err(e) => {
+                self.end(
+                    &session,
+                    SessionStatus::Failed,
+                    &format!("capture failed: {e}"),
+                )
+                .await?
+            }
         }
         self.finish_if_complete(session.campaign_id).await
     }
@@ -398,10 +490,15 @@ impl<N: Network, D: Driver> Runner<N, D> {
     async fn running_external(&self, id: i64) -> Result<Session> {
         let session = session::get(&self.db, id).await?;
         if session.status != SessionStatus::Running {
-            return Err(Error::Conflict(format!("session {id} is {}; request it with next first", session.status)));
+            return Err(Error::Conflict(format!(
+                "session {id} is {}; request it with next first",
+                session.status
+            )));
         }
         if session.workload != Workload::External.label() {
-            return Err(Error::Conflict(format!("session {id} belongs to a built-in campaign")));
+            return Err(Error::Conflict(format!(
+                "session {id} belongs to a built-in campaign"
+            )));
         }
         Ok(session)
     }
@@ -412,13 +509,27 @@ impl<N: Network, D: Driver> Runner<N, D> {
 /// must be non-negative numbers.
 pub fn check_application(data: &Value) -> Result<()> {
     let Value::Object(map) = data else {
-        return Err(Error::invalid("application", data, "a JSON object, e.g. {\"stall_count\": 0, \"startup_delay_s\": 1.2}"));
+        return Err(Error::invalid(
+            "application",
+            data,
+            "a JSON object, e.g. {\"stall_count\": 0, \"startup_delay_s\": 1.2}",
+        ));
     };
-    for key in ["stall_count", "total_stall_s", "startup_delay_s", "avg_bitrate_kbps", "stall_ratio"] {
+    for key in [
+        "stall_count",
+        "total_stall_s",
+        "startup_delay_s",
+        "avg_bitrate_kbps",
+        "stall_ratio",
+    ] {
         if let Some(v) = map.get(key)
             && !v.as_f64().is_some_and(|x| x.is_finite() && x >= 0.0)
         {
-            return Err(Error::invalid(format!("application.{key}"), v, "a number ≥ 0"));
+            return Err(Error::invalid(
+                format!("application.{key}"),
+                v,
+                "a number ≥ 0",
+            ));
         }
     }
     Ok(())
@@ -467,12 +578,66 @@ mod tests {
 
     #[test]
     fn application_data_is_checked_with_field_names() {
-        check_application(&json!({"stall_count": 1, "qoe_class": "low", "segments": [1, 2]})).unwrap();
+        check_application(&json!({"stall_count": 1, "qoe_class": "low", "segments": [1, 2]}))
+            .unwrap();
         let err = check_application(&json!([1, 2])).unwrap_err().to_string();
-        assert!(err.contains("application") && err.contains("JSON object"), "{err}");
-        let err = check_application(&json!({"stall_count": -1})).unwrap_err().to_string();
+        assert!(
+            err.contains("application") && err.contains("JSON object"),
+            "{err}"
+        );
+        let err = check_application(&json!({"stall_count": -1}))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("application.stall_count = '-1'"), "{err}");
-        let err = check_application(&json!({"startup_delay_s": "slow"})).unwrap_err().to_string();
+        let err = check_application(&json!({"startup_delay_s": "slow"}))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("application.startup_delay_s"), "{err}");
+    }
+}
+
+/// What the web and API layers need from a runner, object-safe so they need not know which
+/// network and workload implementations it runs with.
+pub trait Control: Send + Sync {
+    /// The database.
+    fn db(&self) -> &Db;
+    /// The event publisher.
+    fn events(&self) -> &Events;
+    /// Starts or resumes a campaign.
+    fn start(&self, id: i64) -> BoxFuture<'_, Result<()>>;
+    /// Stops a campaign.
+    fn stop(&self, id: i64) -> BoxFuture<'_, Result<()>>;
+    /// External client: the next session of a campaign.
+    fn external_next(&self, campaign_id: i64) -> BoxFuture<'_, Result<Option<Session>>>;
+    /// External client: start playing a session.
+    fn external_start(&self, id: i64) -> BoxFuture<'_, Result<Session>>;
+    /// External client: finish a session with its application data.
+    fn external_finish(&self, id: i64, application: Value) -> BoxFuture<'_, Result<()>>;
+}
+
+/// A boxed, sendable future.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+impl<N: Network, D: Driver> Control for Runner<N, D> {
+    fn db(&self) -> &Db {
+        &self.db
+    }
+    fn events(&self) -> &Events {
+        &self.events
+    }
+    fn start(&self, id: i64) -> BoxFuture<'_, Result<()>> {
+        Box::pin(Runner::start(self, id))
+    }
+    fn stop(&self, id: i64) -> BoxFuture<'_, Result<()>> {
+        Box::pin(Runner::stop(self, id))
+    }
+    fn external_next(&self, campaign_id: i64) -> BoxFuture<'_, Result<Option<Session>>> {
+        Box::pin(Runner::external_next(self, campaign_id))
+    }
+    fn external_start(&self, id: i64) -> BoxFuture<'_, Result<Session>> {
+        Box::pin(Runner::external_start(self, id))
+    }
+    fn external_finish(&self, id: i64, application: Value) -> BoxFuture<'_, Result<()>> {
+        Box::pin(Runner::external_finish(self, id, application))
     }
 }

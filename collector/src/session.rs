@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sqlx::{AssertSqlSafe, Row};
 use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
 
 use crate::campaign::{Profile, SessionStatus};
 use crate::db::{Db, now_ms};
@@ -40,8 +40,7 @@ pub struct Session {
     pub capture_id: Option<String>,
 }
 
-const SESSION_COLUMNS: &str =
-    "id, campaign_id, seq, rate_bps, delay_ms, loss, workload, status, attempts, started_ms, finished_ms, failure, capture_id";
+const SESSION_COLUMNS: &str = "id, campaign_id, seq, rate_bps, delay_ms, loss, workload, status, attempts, started_ms, finished_ms, failure, capture_id";
 
 fn session_from_row(row: &AnyRow) -> Result<Session> {
     let status: String = row.try_get("status")?;
@@ -91,11 +90,13 @@ pub async fn claim_next(db: &Db, campaign_id: i64) -> Result<Option<Session>> {
 
 /// The session with this id.
 pub async fn get(db: &Db, id: i64) -> Result<Session> {
-    let row = sqlx::query(AssertSqlSafe(format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1")))
-        .bind(id)
-        .fetch_optional(db.pool())
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("no session with id {id}")))?;
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("no session with id {id}")))?;
     session_from_row(&row)
 }
 
@@ -110,7 +111,12 @@ pub async fn set_capture(db: &Db, id: i64, capture_id: &str) -> Result<()> {
 }
 
 /// Ends a running session without results: `failed` with `reason`, or `discarded`.
-pub async fn end_without_results(db: &Db, id: i64, status: SessionStatus, reason: &str) -> Result<()> {
+pub async fn end_without_results(
+    db: &Db,
+    id: i64,
+    status: SessionStatus,
+    reason: &str,
+) -> Result<()> {
     sqlx::query("UPDATE sessions SET status = $1, failure = $2, finished_ms = $3 WHERE id = $4 AND status = 'running'")
         .bind(status.as_str())
         .bind(reason)
@@ -172,7 +178,8 @@ impl Results {
     /// Whether the session carried any traffic at all.
     pub fn has_traffic(&self) -> bool {
         self.flows.iter().any(|f| {
-            features::number(f, "c2s_ip_bytes").unwrap_or(0.0) + features::number(f, "s2c_ip_bytes").unwrap_or(0.0)
+            features::number(f, "c2s_ip_bytes").unwrap_or(0.0)
+                + features::number(f, "s2c_ip_bytes").unwrap_or(0.0)
                 > 0.0
         })
     }
@@ -251,7 +258,10 @@ pub async fn store_results(db: &Db, session: &Session, results: &Results) -> Res
     );
     let mut query = sqlx::query(AssertSqlSafe(sql));
     for (name, value) in &row {
-        query = query.bind(session.campaign_id).bind(name.as_str()).bind(i64::from(value.is_string()));
+        query = query
+            .bind(session.campaign_id)
+            .bind(name.as_str())
+            .bind(i64::from(value.is_string()));
     }
     query.execute(&mut *tx).await?;
     sqlx::query("INSERT INTO session_features (session_id, features) VALUES ($1, $2)")
@@ -268,7 +278,10 @@ pub async fn store_results(db: &Db, session: &Session, results: &Results) -> Res
     .execute(&mut *tx)
     .await?;
     if updated.rows_affected() != 1 {
-        return Err(Error::Conflict(format!("session {} is not running; its results were not stored", session.id)));
+        return Err(Error::Conflict(format!(
+            "session {} is not running; its results were not stored",
+            session.id
+        )));
     }
     tx.commit().await?;
     Ok(())
@@ -326,7 +339,13 @@ pub struct SessionPage {
 pub async fn list(db: &Db, q: &SessionQuery) -> Result<SessionPage> {
     let sort = match q.sort.as_deref().unwrap_or("seq") {
         column @ ("seq" | "id" | "rate_bps" | "status" | "started_ms") => column,
-        other => return Err(Error::invalid("sort", other, "seq, id, rate_bps, status, started_ms")),
+        other => {
+            return Err(Error::invalid(
+                "sort",
+                other,
+                "seq, id, rate_bps, status, started_ms",
+            ));
+        }
     };
     let per_page = q.per_page.unwrap_or(50);
     if !(1..=1000).contains(&per_page) {
@@ -350,7 +369,11 @@ pub async fn list(db: &Db, q: &SessionQuery) -> Result<SessionPage> {
         }
         None => {}
     }
-    let filter = if filters.is_empty() { String::new() } else { format!(" WHERE {}", filters.join(" AND ")) };
+    let filter = if filters.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", filters.join(" AND "))
+    };
     let count_sql = format!("SELECT COUNT(*) FROM sessions{filter}");
     let mut count = sqlx::query_as::<_, (i64,)>(AssertSqlSafe(count_sql));
     for b in &binds {
@@ -415,10 +438,11 @@ pub struct SessionDetail {
 /// Everything stored about session `id`.
 pub async fn detail(db: &Db, id: i64) -> Result<SessionDetail> {
     let session = get(db, id).await?;
-    let flows: Vec<(String,)> = sqlx::query_as("SELECT stats FROM flows WHERE session_id = $1 ORDER BY idx")
-        .bind(id)
-        .fetch_all(db.pool())
-        .await?;
+    let flows: Vec<(String,)> =
+        sqlx::query_as("SELECT stats FROM flows WHERE session_id = $1 ORDER BY idx")
+            .bind(id)
+            .fetch_all(db.pool())
+            .await?;
     let bins = sqlx::query(
         "SELECT bin, start_ms, c2s_bytes, s2c_bytes, c2s_pkts, s2c_pkts, c2s_retx, s2c_retx FROM series_bins \
          WHERE session_id = $1 AND flow_idx = -1 ORDER BY bin",
@@ -426,14 +450,16 @@ pub async fn detail(db: &Db, id: i64) -> Result<SessionDetail> {
     .bind(id)
     .fetch_all(db.pool())
     .await?;
-    let application: Option<(String,)> = sqlx::query_as("SELECT record FROM session_qoe WHERE session_id = $1")
-        .bind(id)
-        .fetch_optional(db.pool())
-        .await?;
-    let features: Option<(String,)> = sqlx::query_as("SELECT features FROM session_features WHERE session_id = $1")
-        .bind(id)
-        .fetch_optional(db.pool())
-        .await?;
+    let application: Option<(String,)> =
+        sqlx::query_as("SELECT record FROM session_qoe WHERE session_id = $1")
+            .bind(id)
+            .fetch_optional(db.pool())
+            .await?;
+    let features: Option<(String,)> =
+        sqlx::query_as("SELECT features FROM session_features WHERE session_id = $1")
+            .bind(id)
+            .fetch_optional(db.pool())
+            .await?;
     let get_u = |r: &AnyRow, c: &str| -> Result<u64> { Ok(r.try_get::<i64, _>(c)? as u64) };
     let series = bins
         .iter()
@@ -453,9 +479,17 @@ pub async fn detail(db: &Db, id: i64) -> Result<SessionDetail> {
         .collect::<Result<_>>()?;
     Ok(SessionDetail {
         session,
-        flows: flows.into_iter().map(|(s,)| serde_json::from_str(&s)).collect::<std::result::Result<_, _>>()?,
+        flows: flows
+            .into_iter()
+            .map(|(s,)| serde_json::from_str(&s))
+            .collect::<std::result::Result<_, _>>()?,
         series,
-        application: application.map(|(s,)| serde_json::from_str(&s)).transpose()?,
-        features: features.map(|(s,)| serde_json::from_str(&s)).transpose()?.unwrap_or_default(),
+        application: application
+            .map(|(s,)| serde_json::from_str(&s))
+            .transpose()?,
+        features: features
+            .map(|(s,)| serde_json::from_str(&s))
+            .transpose()?
+            .unwrap_or_default(),
     })
 }

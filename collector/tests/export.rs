@@ -36,8 +36,22 @@ async fn campaign_with_results(db: &Db, sessions: u32) -> i64 {
             capture_id: Some(format!("cap{n}")),
             bin_ms: 1000,
             flows: vec![flow.as_object().unwrap().clone()],
-            series: (0..5).map(|i| Bin { flow_idx: None, bin: i, start_ms: i64::from(i) * 1000, c2s_bytes: 200, s2c_bytes: 10_000 * (n + 1), c2s_pkts: 2, s2c_pkts: 9, c2s_retx: 0, s2c_retx: n % 2 }).collect(),
-            application: Some(json!({"stall_count": n % 3, "qoe_class": if n % 2 == 0 { "high" } else { "low, or \"worse\"" }})),
+            series: (0..5)
+                .map(|i| Bin {
+                    flow_idx: None,
+                    bin: i,
+                    start_ms: i64::from(i) * 1000,
+                    c2s_bytes: 200,
+                    s2c_bytes: 10_000 * (n + 1),
+                    c2s_pkts: 2,
+                    s2c_pkts: 9,
+                    c2s_retx: 0,
+                    s2c_retx: n % 2,
+                })
+                .collect(),
+            application: Some(
+                json!({"stall_count": n % 3, "qoe_class": if n % 2 == 0 { "high" } else { "low, or \"worse\"" }}),
+            ),
         };
         session::store_results(db, &s, &results).await.unwrap();
     }
@@ -45,7 +59,16 @@ async fn campaign_with_results(db: &Db, sessions: u32) -> i64 {
 }
 
 async fn stored_rows(db: &Db, campaign_id: i64) -> Vec<BTreeMap<String, Value>> {
-    let page = session::list(db, &session::SessionQuery { campaign_id: Some(campaign_id), per_page: Some(1000), ..Default::default() }).await.unwrap();
+    let page = session::list(
+        db,
+        &session::SessionQuery {
+            campaign_id: Some(campaign_id),
+            per_page: Some(1000),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     let mut rows = Vec::new();
     for s in page.sessions {
         rows.push(session::detail(db, s.id).await.unwrap().features);
@@ -65,30 +88,56 @@ async fn csv_jsonl_and_parquet_read_back_equal_the_database() {
     for t in TestDb::both().await {
         let id = campaign_with_results(&t.db, 9).await;
         let expected = stored_rows(&t.db, id).await;
-        let dir = std::env::temp_dir().join(format!("qlexport{}_{id}_{:?}", std::process::id(), t.db.backend()));
+        let dir = std::env::temp_dir().join(format!(
+            "qlexport{}_{id}_{:?}",
+            std::process::id(),
+            t.db.backend()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
 
         // CSV: the header names every column; empty cells are missing values.
         let path = dir.join("d.csv");
-        assert_eq!(export::to_file(&t.db, id, Format::Csv, &path).await.unwrap(), 9);
+        assert_eq!(
+            export::to_file(&t.db, id, Format::Csv, &path)
+                .await
+                .unwrap(),
+            9
+        );
         let mut reader = csv::Reader::from_path(&path).unwrap();
         let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
         assert_eq!(&header[..3], ["session_id", "campaign_id", "seq"]);
         let first_label = header.iter().position(|h| h.starts_with("label_")).unwrap();
-        assert!(header[first_label..].iter().all(|h| h.starts_with("label_")), "labels come last: {header:?}");
+        assert!(
+            header[first_label..]
+                .iter()
+                .all(|h| h.starts_with("label_")),
+            "labels come last: {header:?}"
+        );
         for (record, want) in reader.records().zip(&expected) {
             let record = record.unwrap();
             for (name, cell) in header.iter().zip(record.iter()) {
                 let want = want.get(name).unwrap_or(&Value::Null);
-                let got = if cell.is_empty() { Value::Null } else { cell.parse::<f64>().map(Value::from).unwrap_or(Value::from(cell)) };
+                let got = if cell.is_empty() {
+                    Value::Null
+                } else {
+                    cell.parse::<f64>()
+                        .map(Value::from)
+                        .unwrap_or(Value::from(cell))
+                };
                 assert!(same(&got, want), "{name}: csv {got} vs db {want}");
             }
         }
 
         // JSON Lines.
         let path = dir.join("d.jsonl");
-        export::to_file(&t.db, id, Format::Jsonl, &path).await.unwrap();
-        let lines: Vec<BTreeMap<String, Value>> = std::fs::read_to_string(&path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        export::to_file(&t.db, id, Format::Jsonl, &path)
+            .await
+            .unwrap();
+        let lines: Vec<BTreeMap<String, Value>> = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines.len(), 9);
         for (got, want) in lines.iter().zip(&expected) {
             for (name, w) in want {
@@ -98,9 +147,14 @@ async fn csv_jsonl_and_parquet_read_back_equal_the_database() {
 
         // Parquet.
         let path = dir.join("d.parquet");
-        export::to_file(&t.db, id, Format::Parquet, &path).await.unwrap();
+        export::to_file(&t.db, id, Format::Parquet, &path)
+            .await
+            .unwrap();
         let file = std::fs::File::open(&path).unwrap();
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap();
         let mut n = 0;
         for batch in reader {
             let batch = batch.unwrap();
@@ -113,7 +167,12 @@ async fn csv_jsonl_and_parquet_read_back_equal_the_database() {
                     } else if let Some(s) = col.as_any().downcast_ref::<StringArray>() {
                         Value::from(s.value(row))
                     } else {
-                        Value::from(col.as_any().downcast_ref::<Float64Array>().unwrap().value(row))
+                        Value::from(
+                            col.as_any()
+                                .downcast_ref::<Float64Array>()
+                                .unwrap()
+                                .value(row),
+                        )
                     };
                     let w = want.get(field.name()).unwrap_or(&Value::Null);
                     assert!(same(&got, w), "{}: parquet {got} vs db {w}", field.name());
@@ -129,6 +188,13 @@ async fn csv_jsonl_and_parquet_read_back_equal_the_database() {
 #[tokio::test]
 async fn exporting_an_unknown_campaign_is_not_found() {
     let t = TestDb::sqlite().await;
-    let err = export::to_file(&t.db, 42, Format::Csv, &std::env::temp_dir().join("qlnever.csv")).await.unwrap_err();
+    let err = export::to_file(
+        &t.db,
+        42,
+        Format::Csv,
+        &std::env::temp_dir().join("qlnever.csv"),
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("no campaign with id 42"), "{err}");
 }

@@ -23,34 +23,71 @@ fn report(i: i64) -> QosReport {
 #[tokio::test]
 async fn a_retried_batch_is_stored_once() {
     for t in TestDb::both().await {
-        let batch = Batch { idempotency_key: Some("gw1-000042".into()), items: (0..2500).map(report).collect() };
+        let batch = Batch {
+            idempotency_key: Some("gw1-000042".into()),
+            items: (0..2500).map(report).collect(),
+        };
         let first = ingest::qos_reports(&t.db, &batch).await.unwrap();
         assert_eq!((first.stored, first.duplicate), (2500, false));
         let again = ingest::qos_reports(&t.db, &batch).await.unwrap();
         assert_eq!((again.stored, again.duplicate), (0, true));
-        let stored = ingest::qos_between(&t.db, "gw1", "cam1", 0, i64::MAX).await.unwrap();
+        let stored = ingest::qos_between(&t.db, "gw1", "cam1", 0, i64::MAX)
+            .await
+            .unwrap();
         assert_eq!(stored.len(), 2500);
         assert_eq!(stored[7], report(7));
         // Without a key every batch is stored.
-        let unkeyed = Batch { idempotency_key: None, items: vec![report(9999)] };
+        let unkeyed = Batch {
+            idempotency_key: None,
+            items: vec![report(9999)],
+        };
         ingest::qos_reports(&t.db, &unkeyed).await.unwrap();
         ingest::qos_reports(&t.db, &unkeyed).await.unwrap();
-        assert_eq!(ingest::qos_between(&t.db, "gw1", "cam1", 0, i64::MAX).await.unwrap().len(), 2502);
+        assert_eq!(
+            ingest::qos_between(&t.db, "gw1", "cam1", 0, i64::MAX)
+                .await
+                .unwrap()
+                .len(),
+            2502
+        );
     }
 }
 
 #[tokio::test]
 async fn a_bad_item_rejects_the_whole_batch_and_keeps_what_was_stored() {
     for t in TestDb::both().await {
-        let good = Batch { idempotency_key: Some("a".into()), items: vec![report(1)] };
+        let good = Batch {
+            idempotency_key: Some("a".into()),
+            items: vec![report(1)],
+        };
         ingest::qos_reports(&t.db, &good).await.unwrap();
         let mut items: Vec<QosReport> = (10..20).map(report).collect();
         items[4].achieved_qos = 1.7;
-        let err = ingest::qos_reports(&t.db, &Batch { idempotency_key: Some("b".into()), items }).await.unwrap_err();
-        assert!(err.to_string().contains("items[4].achieved_qos = '1.7'"), "{err}");
-        assert_eq!(ingest::qos_between(&t.db, "gw1", "cam1", 0, i64::MAX).await.unwrap().len(), 1);
+        let err = ingest::qos_reports(
+            &t.db,
+            &Batch {
+                idempotency_key: Some("b".into()),
+                items,
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("items[4].achieved_qos = '1.7'"),
+            "{err}"
+        );
+        assert_eq!(
+            ingest::qos_between(&t.db, "gw1", "cam1", 0, i64::MAX)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
         // The rejected batch's key was not used up: the corrected batch is accepted.
-        let fixed = Batch { idempotency_key: Some("b".into()), items: (10..20).map(report).collect() };
+        let fixed = Batch {
+            idempotency_key: Some("b".into()),
+            items: (10..20).map(report).collect(),
+        };
         assert_eq!(ingest::qos_reports(&t.db, &fixed).await.unwrap().stored, 10);
     }
 }
@@ -67,11 +104,33 @@ async fn decisions_are_validated_and_stored() {
             bytes_fetched: 1 << 20,
             ts_ms: 1_700_000_000_000,
         };
-        let ok = ingest::placement_decisions(&t.db, &Batch { idempotency_key: None, items: vec![placement.clone()] }).await.unwrap();
+        let ok = ingest::placement_decisions(
+            &t.db,
+            &Batch {
+                idempotency_key: None,
+                items: vec![placement.clone()],
+            },
+        )
+        .await
+        .unwrap();
         assert_eq!(ok.stored, 1);
-        let bad = PlacementDecision { location: "fog".into(), ..placement };
-        let err = ingest::placement_decisions(&t.db, &Batch { idempotency_key: None, items: vec![bad] }).await.unwrap_err();
-        assert!(err.to_string().contains("items[0].location = 'fog'"), "{err}");
+        let bad = PlacementDecision {
+            location: "fog".into(),
+            ..placement
+        };
+        let err = ingest::placement_decisions(
+            &t.db,
+            &Batch {
+                idempotency_key: None,
+                items: vec![bad],
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("items[0].location = 'fog'"),
+            "{err}"
+        );
         let alloc = AllocationDecision {
             gateway: "gw1".into(),
             analytic: "cam1".into(),
@@ -80,7 +139,15 @@ async fn decisions_are_validated_and_stored() {
             algorithm: "raa".into(),
             ts_ms: 1_700_000_000_000,
         };
-        let err = ingest::allocation_decisions(&t.db, &Batch { idempotency_key: None, items: vec![alloc] }).await.unwrap_err();
+        let err = ingest::allocation_decisions(
+            &t.db,
+            &Batch {
+                idempotency_key: None,
+                items: vec![alloc],
+            },
+        )
+        .await
+        .unwrap_err();
         assert!(err.to_string().contains("items[0].knob"), "{err}");
     }
 }

@@ -2,14 +2,15 @@
 //! stored once it is back, the campaign completes, nothing is lost or duplicated. The test
 //! runs its own PostgreSQL cluster so stopping it disturbs no other test.
 
-
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use qoelab_collector::Db;
-use qoelab_collector::campaign::{self, CampaignSpec, CampaignStatus, Profile, SessionStatus, Workload};
+use qoelab_collector::campaign::{
+    self, CampaignSpec, CampaignStatus, Profile, SessionStatus, Workload,
+};
 use qoelab_collector::events::{Event, Events};
 use qoelab_collector::runner::{Driver, Network, Runner};
 use qoelab_collector::session::{self, Results, SessionQuery};
@@ -27,12 +28,27 @@ struct Cluster {
 
 impl Cluster {
     fn create() -> Cluster {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let dir = std::env::temp_dir().join(format!("qlpg{}_{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         run(Command::new("chown").args(["postgres:postgres", dir.to_str().unwrap()]));
         let data = dir.join("data");
-        run(Command::new("runuser").args(["-u", "postgres", "--", &format!("{PG_BIN}/initdb"), "-A", "trust", "-U", "qoelab", "-D", data.to_str().unwrap()]));
+        run(Command::new("runuser").args([
+            "-u",
+            "postgres",
+            "--",
+            &format!("{PG_BIN}/initdb"),
+            "-A",
+            "trust",
+            "-U",
+            "qoelab",
+            "-D",
+            data.to_str().unwrap(),
+        ]));
         let cluster = Cluster { dir, port };
         cluster.start();
         cluster
@@ -40,11 +56,25 @@ impl Cluster {
 
     fn pg_ctl(&self, args: &[&str]) {
         let data = self.dir.join("data");
-        let options = format!("-p {} -k {} -c listen_addresses=127.0.0.1", self.port, self.dir.display());
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1",
+            self.port,
+            self.dir.display()
+        );
         let mut cmd = Command::new("runuser");
-        cmd.args(["-u", "postgres", "--", &format!("{PG_BIN}/pg_ctl"), "-D", data.to_str().unwrap(), "-o", &options, "-l"])
-            .arg(self.dir.join("log"))
-            .args(args);
+        cmd.args([
+            "-u",
+            "postgres",
+            "--",
+            &format!("{PG_BIN}/pg_ctl"),
+            "-D",
+            data.to_str().unwrap(),
+            "-o",
+            &options,
+            "-l",
+        ])
+        .arg(self.dir.join("log"))
+        .args(args);
         run(&mut cmd);
     }
 
@@ -70,7 +100,11 @@ impl Drop for Cluster {
 
 fn run(cmd: &mut Command) {
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[derive(Clone)]
@@ -89,14 +123,23 @@ impl Network for OneFlow {
     async fn stop_capture(&self, _: &str) -> Result<Results, String> {
         let flow = json!({"protocol": "tcp", "client_addr": "198.18.1.2", "client_port": 1, "server_addr": "198.18.2.2",
             "server_port": 2, "c2s_ip_bytes": 100, "s2c_ip_bytes": 100_000});
-        Ok(Results { bin_ms: 1000, flows: vec![flow.as_object().unwrap().clone()], ..Results::default() })
+        Ok(Results {
+            bin_ms: 1000,
+            flows: vec![flow.as_object().unwrap().clone()],
+            ..Results::default()
+        })
     }
 }
 
 struct Sleep;
 
 impl Driver for Sleep {
-    async fn run(&self, _: &Workload, total: Duration, _: CancellationToken) -> Result<Option<Value>, String> {
+    async fn run(
+        &self,
+        _: &Workload,
+        total: Duration,
+        _: CancellationToken,
+    ) -> Result<Option<Value>, String> {
         tokio::time::sleep(total).await;
         Ok(Some(json!({"stall_count": 0})))
     }
@@ -132,22 +175,42 @@ async fn results_wait_for_postgres_to_come_back() {
     let mut retried = false;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !retried && tokio::time::Instant::now() < deadline {
-        if let Ok(Ok(Event::StoreRetrying { .. })) = tokio::time::timeout(Duration::from_secs(1), listener.recv()).await {
+        if let Ok(Ok(Event::StoreRetrying { .. })) =
+            tokio::time::timeout(Duration::from_secs(1), listener.recv()).await
+        {
             retried = true;
         }
     }
-    assert!(retried, "the runner never reported waiting for the database");
+    assert!(
+        retried,
+        "the runner never reported waiting for the database"
+    );
     cluster.start();
     for _ in 0..300 {
-        if matches!(campaign::get(&db, id).await.map(|c| c.status), Ok(CampaignStatus::Done)) {
+        if matches!(
+            campaign::get(&db, id).await.map(|c| c.status),
+            Ok(CampaignStatus::Done)
+        ) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     shutdown.cancel();
     task.await.unwrap().unwrap();
-    let all = session::list(&db, &SessionQuery { campaign_id: Some(id), ..Default::default() }).await.unwrap();
-    assert!(all.sessions.iter().all(|s| s.status == SessionStatus::Done), "{:?}", all.sessions);
+    let all = session::list(
+        &db,
+        &SessionQuery {
+            campaign_id: Some(id),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        all.sessions.iter().all(|s| s.status == SessionStatus::Done),
+        "{:?}",
+        all.sessions
+    );
     for s in &all.sessions {
         assert_eq!(session::detail(&db, s.id).await.unwrap().flows.len(), 1);
     }

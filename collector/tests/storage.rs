@@ -17,7 +17,9 @@ fn spec(sessions: u32) -> CampaignSpec {
         limits: parse_limits("1, 8 mbit, unlimited").unwrap(),
         delays_ms: vec![],
         losses: vec![],
-        workload: Workload::Video { abr: "buffer".into() },
+        workload: Workload::Video {
+            abr: "buffer".into(),
+        },
         seed: 1,
     }
 }
@@ -31,7 +33,17 @@ fn results() -> Results {
         bin_ms: 1000,
         flows: vec![flow.as_object().unwrap().clone()],
         series: (0..3)
-            .map(|i| Bin { flow_idx: None, bin: i, start_ms: 1000 * i64::from(i), c2s_bytes: 10, s2c_bytes: 300_000, c2s_pkts: 1, s2c_pkts: 200, c2s_retx: 0, s2c_retx: 1 })
+            .map(|i| Bin {
+                flow_idx: None,
+                bin: i,
+                start_ms: 1000 * i64::from(i),
+                c2s_bytes: 10,
+                s2c_bytes: 300_000,
+                c2s_pkts: 1,
+                s2c_pkts: 200,
+                c2s_retx: 0,
+                s2c_retx: 1,
+            })
             .collect(),
         application: Some(json!({"stall_count": 0, "qoe_class": "high"})),
     }
@@ -47,7 +59,10 @@ async fn a_campaign_runs_through_its_sessions_on_both_backends() {
         assert_eq!(c.progress.pending, 6);
 
         let s = session::claim_next(db, id).await.unwrap().unwrap();
-        assert_eq!((s.seq, s.status, s.attempts), (0, SessionStatus::Running, 1));
+        assert_eq!(
+            (s.seq, s.status, s.attempts),
+            (0, SessionStatus::Running, 1)
+        );
         session::store_results(db, &s, &results()).await.unwrap();
         let detail = session::detail(db, s.id).await.unwrap();
         assert_eq!(detail.session.status, SessionStatus::Done);
@@ -57,20 +72,32 @@ async fn a_campaign_runs_through_its_sessions_on_both_backends() {
         assert_eq!(detail.features["s2c_retx_pkts"], json!(3.0));
 
         let failed = session::claim_next(db, id).await.unwrap().unwrap();
-        session::end_without_results(db, failed.id, SessionStatus::Failed, "agent unreachable").await.unwrap();
+        session::end_without_results(db, failed.id, SessionStatus::Failed, "agent unreachable")
+            .await
+            .unwrap();
         let again = session::get(db, failed.id).await.unwrap();
         assert_eq!(again.failure.as_deref(), Some("agent unreachable"));
 
         // A crash leaves a session running; recovery puts it back to pending.
         let stuck = session::claim_next(db, id).await.unwrap().unwrap();
         assert_eq!(campaign::recover(db).await.unwrap(), 1);
-        assert_eq!(session::get(db, stuck.id).await.unwrap().status, SessionStatus::Pending);
+        assert_eq!(
+            session::get(db, stuck.id).await.unwrap().status,
+            SessionStatus::Pending
+        );
         let p = campaign::progress(db, id).await.unwrap();
         assert_eq!((p.done, p.failed, p.pending, p.running), (1, 1, 4, 0));
 
         // Storing twice is refused and does not duplicate rows.
-        let err = session::store_results(db, &s, &results()).await.unwrap_err();
-        assert!(err.to_string().contains("duplicate") || err.to_string().contains("UNIQUE") || err.to_string().contains("not running"), "{err}");
+        let err = session::store_results(db, &s, &results())
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("duplicate")
+                || err.to_string().contains("UNIQUE")
+                || err.to_string().contains("not running"),
+            "{err}"
+        );
         assert_eq!(session::detail(db, s.id).await.unwrap().flows.len(), 1);
     }
 }
@@ -80,17 +107,72 @@ async fn session_lists_filter_sort_and_page() {
     for t in TestDb::both().await {
         let db = &t.db;
         let id = campaign::create(db, &spec(30)).await.unwrap();
-        let all = session::list(db, &SessionQuery { campaign_id: Some(id), per_page: Some(7), ..Default::default() }).await.unwrap();
+        let all = session::list(
+            db,
+            &SessionQuery {
+                campaign_id: Some(id),
+                per_page: Some(7),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
         assert_eq!((all.total, all.sessions.len()), (30, 7));
-        let unlimited = session::list(db, &SessionQuery { rate_bps: Some(0), ..Default::default() }).await.unwrap();
+        let unlimited = session::list(
+            db,
+            &SessionQuery {
+                rate_bps: Some(0),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
         assert_eq!(unlimited.total, 10);
-        assert!(unlimited.sessions.iter().all(|s| s.profile.rate_bps.is_none()));
-        let by_rate = session::list(db, &SessionQuery { campaign_id: Some(id), sort: Some("rate_bps".into()), desc: true, per_page: Some(30), ..Default::default() }).await.unwrap();
-        let rates: Vec<_> = by_rate.sessions.iter().filter_map(|s| s.profile.rate_bps).collect();
+        assert!(
+            unlimited
+                .sessions
+                .iter()
+                .all(|s| s.profile.rate_bps.is_none())
+        );
+        let by_rate = session::list(
+            db,
+            &SessionQuery {
+                campaign_id: Some(id),
+                sort: Some("rate_bps".into()),
+                desc: true,
+                per_page: Some(30),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let rates: Vec<_> = by_rate
+            .sessions
+            .iter()
+            .filter_map(|s| s.profile.rate_bps)
+            .collect();
         assert!(rates.windows(2).all(|w| w[0] >= w[1]), "{rates:?}");
-        let page2 = session::list(db, &SessionQuery { campaign_id: Some(id), page: 4, per_page: Some(7), ..Default::default() }).await.unwrap();
+        let page2 = session::list(
+            db,
+            &SessionQuery {
+                campaign_id: Some(id),
+                page: 4,
+                per_page: Some(7),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
         assert_eq!(page2.sessions.len(), 2);
-        let err = session::list(db, &SessionQuery { sort: Some("id; DROP TABLE sessions".into()), ..Default::default() }).await.unwrap_err();
+        let err = session::list(
+            db,
+            &SessionQuery {
+                sort: Some("id; DROP TABLE sessions".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
         assert!(err.to_string().contains("sort"), "{err}");
     }
 }

@@ -25,7 +25,7 @@ pub struct DatabaseArg {
 #[derive(Debug, Subcommand)]
 pub enum CampaignCommand {
     /// Create a campaign (and start it with --start).
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// List the campaigns with their progress.
     List {
         #[command(flatten)]
@@ -115,7 +115,9 @@ pub struct ExportArgs {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
 }
 
 async fn open(db: &DatabaseArg) -> Result<Db> {
@@ -126,20 +128,30 @@ async fn open(db: &DatabaseArg) -> Result<Db> {
 pub fn run(command: CampaignCommand) -> Result<()> {
     runtime()?.block_on(async move {
         match command {
-            CampaignCommand::Create(args) => create(args).await,
+            CampaignCommand::Create(args) => create(*args).await,
             CampaignCommand::List { db } => list(&open(&db).await?).await,
             CampaignCommand::Show { id, db } => show(&open(&db).await?, id).await,
             CampaignCommand::Stop { id, db } => {
                 let db = open(&db).await?;
-                campaign::set_status(&db, id, &[CampaignStatus::Pending, CampaignStatus::Running], CampaignStatus::Stopped)
-                    .await?;
+                campaign::set_status(
+                    &db,
+                    id,
+                    &[CampaignStatus::Pending, CampaignStatus::Running],
+                    CampaignStatus::Stopped,
+                )
+                .await?;
                 println!("campaign {id} stopped; its running session returns to pending");
                 Ok(())
             }
             CampaignCommand::Resume { id, db } => {
                 let db = open(&db).await?;
-                campaign::set_status(&db, id, &[CampaignStatus::Pending, CampaignStatus::Stopped], CampaignStatus::Running)
-                    .await?;
+                campaign::set_status(
+                    &db,
+                    id,
+                    &[CampaignStatus::Pending, CampaignStatus::Stopped],
+                    CampaignStatus::Running,
+                )
+                .await?;
                 println!("campaign {id} running; `qoelab serve` or `qoelab up` runs its sessions");
                 Ok(())
             }
@@ -150,21 +162,33 @@ pub fn run(command: CampaignCommand) -> Result<()> {
 /// Parses the CLI's options into a spec; errors name the option.
 pub fn spec_from(args: &CreateArgs) -> Result<CampaignSpec, Error> {
     let seconds = |field: &str, text: &str| {
-        parse_duration(text).map(|d| d.as_secs_f64()).map_err(|e| Error::invalid(field, text, e.hint))
+        parse_duration(text)
+            .map(|d| d.as_secs_f64())
+            .map_err(|e| Error::invalid(field, text, e.hint))
     };
     let list = |text: &Option<String>| -> Vec<String> {
-        text.iter().flat_map(|t| t.split(',')).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+        text.iter()
+            .flat_map(|t| t.split(','))
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
     };
     let delays_ms = list(&args.delays)
         .iter()
-        .map(|d| parse_duration(d).map(|d| d.as_secs_f64() * 1000.0).map_err(|e| Error::invalid("delays", d, e.hint)))
+        .map(|d| {
+            parse_duration(d)
+                .map(|d| d.as_secs_f64() * 1000.0)
+                .map_err(|e| Error::invalid("delays", d, e.hint))
+        })
         .collect::<Result<_, _>>()?;
     let losses = list(&args.losses)
         .iter()
         .map(|l| parse_percent(l).map_err(|e| Error::invalid("losses", l, e.hint)))
         .collect::<Result<_, _>>()?;
     let workload = match args.workload.as_str() {
-        "video" => Workload::Video { abr: args.abr.clone() },
+        "video" => Workload::Video {
+            abr: args.abr.clone(),
+        },
         "external" => Workload::External,
         "iot" => Workload::Iot {
             analytics: list(&args.analytics)
@@ -173,8 +197,13 @@ pub fn spec_from(args: &CreateArgs) -> Result<CampaignSpec, Error> {
                     let (kind, knob) = item.split_once(':').ok_or_else(|| {
                         Error::invalid("analytics", item, "KIND:KNOB, e.g. object-detection:0.5")
                     })?;
-                    let knob = knob.trim().parse().map_err(|_| Error::invalid("analytics", item, "a knob number after ':'"))?;
-                    Ok(IotAnalytic { kind: kind.trim().to_string(), knob })
+                    let knob = knob.trim().parse().map_err(|_| {
+                        Error::invalid("analytics", item, "a knob number after ':'")
+                    })?;
+                    Ok(IotAnalytic {
+                        kind: kind.trim().to_string(),
+                        knob,
+                    })
                 })
                 .collect::<Result<_, Error>>()?,
         },
@@ -185,7 +214,8 @@ pub fn spec_from(args: &CreateArgs) -> Result<CampaignSpec, Error> {
         sessions: args.sessions,
         duration_s: seconds("duration", &args.duration)?,
         warmup_s: seconds("warmup", &args.warmup)?,
-        limits: parse_limits(&args.limits).map_err(|e| Error::invalid("limits", &args.limits, e.to_string()))?,
+        limits: parse_limits(&args.limits)
+            .map_err(|e| Error::invalid("limits", &args.limits, e.to_string()))?,
         delays_ms,
         losses,
         workload,
@@ -202,13 +232,23 @@ async fn create(args: CreateArgs) -> Result<()> {
     if args.start {
         campaign::set_status(&db, id, &[CampaignStatus::Pending], CampaignStatus::Running).await?;
     }
-    let state = if args.start { "running" } else { "pending (start it with `qoelab campaign resume`)" };
-    println!("campaign {id} created with {} sessions over {} profiles; {state}", spec.sessions, spec.profiles().len());
+    let state = if args.start {
+        "running"
+    } else {
+        "pending (start it with `qoelab campaign resume`)"
+    };
+    println!(
+        "campaign {id} created with {} sessions over {} profiles; {state}",
+        spec.sessions,
+        spec.profiles().len()
+    );
     Ok(())
 }
 
 fn limit_text(rate_bps: Option<u64>) -> String {
-    rate_bps.map_or(Limit::Unlimited, |r| Limit::Rate(Rate::from_bps(r))).to_string()
+    rate_bps
+        .map_or(Limit::Unlimited, |r| Limit::Rate(Rate::from_bps(r)))
+        .to_string()
 }
 
 async fn list(db: &Db) -> Result<()> {
@@ -217,7 +257,17 @@ async fn list(db: &Db) -> Result<()> {
         println!("no campaigns yet: create one with `qoelab campaign create`");
         return Ok(());
     }
-    let mut t = Table::new(&["id", "name", "workload", "status", "sessions", "done", "failed", "discarded", "pending"]);
+    let mut t = Table::new(&[
+        "id",
+        "name",
+        "workload",
+        "status",
+        "sessions",
+        "done",
+        "failed",
+        "discarded",
+        "pending",
+    ]);
     for c in campaigns {
         let p = c.progress;
         t.row(vec![
@@ -239,18 +289,39 @@ async fn list(db: &Db) -> Result<()> {
 async fn show(db: &Db, id: i64) -> Result<()> {
     let c = campaign::get(db, id).await?;
     let s = &c.spec;
-    println!("campaign {} '{}': {} ({})", c.id, s.name, c.status, s.workload.label());
+    println!(
+        "campaign {} '{}': {} ({})",
+        c.id,
+        s.name,
+        c.status,
+        s.workload.label()
+    );
     println!(
         "{} sessions of {} s after {} s warm-up, seed {}; limits {}",
         s.sessions,
         s.duration_s,
         s.warmup_s,
         s.seed,
-        s.limits.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        s.limits
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let p = c.progress;
-    println!("done {}, failed {}, discarded {}, running {}, pending {}\n", p.done, p.failed, p.discarded, p.running, p.pending);
-    let sessions = session::list(db, &SessionQuery { campaign_id: Some(id), per_page: Some(1000), ..Default::default() }).await?;
+    println!(
+        "done {}, failed {}, discarded {}, running {}, pending {}\n",
+        p.done, p.failed, p.discarded, p.running, p.pending
+    );
+    let sessions = session::list(
+        db,
+        &SessionQuery {
+            campaign_id: Some(id),
+            per_page: Some(1000),
+            ..Default::default()
+        },
+    )
+    .await?;
     let mut t = Table::new(&["seq", "session", "limit", "status", "attempts", "failure"]);
     for s in sessions.sessions.iter().take(50) {
         t.row(vec![
@@ -276,7 +347,13 @@ pub fn export(args: ExportArgs) -> Result<()> {
         let db = open(&args.db).await?;
         let rows = export::to_file(&db, args.campaign, format, &args.output)
             .await
-            .with_context(|| format!("exporting campaign {} to {}", args.campaign, args.output.display()))?;
+            .with_context(|| {
+                format!(
+                    "exporting campaign {} to {}",
+                    args.campaign,
+                    args.output.display()
+                )
+            })?;
         println!("{rows} sessions written to {}", args.output.display());
         Ok(())
     })

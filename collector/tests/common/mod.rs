@@ -6,7 +6,8 @@ use qoelab_collector::Db;
 
 /// Where the test PostgreSQL server is; `.ci/run` starts one and creates this role.
 pub fn pg_admin_url() -> String {
-    std::env::var("QOELAB_TEST_PG").unwrap_or_else(|_| "postgres://qoelab:qoelab@127.0.0.1/postgres".into())
+    std::env::var("QOELAB_TEST_PG")
+        .unwrap_or_else(|_| "postgres://qoelab:qoelab@127.0.0.1/postgres".into())
 }
 
 /// A database that disappears when dropped.
@@ -27,8 +28,16 @@ impl Drop for TestDb {
 fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    format!("{prefix}_{}_{}_{}", std::process::id(), nanos, N.fetch_add(1, Ordering::Relaxed))
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}_{}_{}_{}",
+        std::process::id(),
+        nanos,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 impl TestDb {
@@ -38,8 +47,15 @@ impl TestDb {
         sqlx::any::install_default_drivers();
         let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
             .await
-            .unwrap_or_else(|e| panic!("the test PostgreSQL at {admin} is unreachable ({e}); start it as .ci/run does"));
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+            .unwrap_or_else(|e| {
+                panic!(
+                    "the test PostgreSQL at {admin} is unreachable ({e}); start it as .ci/run does"
+                )
+            });
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
         let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
         let db = Db::connect(&url).await.unwrap();
         TestDb {
@@ -47,13 +63,21 @@ impl TestDb {
             url,
             cleanup: Some(Box::new(move || {
                 std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
                     // FORCE ends the test's own pool connections; that pool belongs to the
                     // test's runtime, which is blocked here, so it cannot be closed politely.
                     rt.block_on(async move {
-                        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await.unwrap();
+                        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
+                            .await
+                            .unwrap();
                         let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                        sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut conn).await.unwrap();
+                        sqlx::query(sqlx::AssertSqlSafe(drop))
+                            .execute(&mut conn)
+                            .await
+                            .unwrap();
                     })
                 })
                 .join()
