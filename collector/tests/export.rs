@@ -50,7 +50,7 @@ async fn campaign_with_results(db: &Db, sessions: u32) -> i64 {
                 })
                 .collect(),
             application: Some(
-                json!({"stall_count": n % 3, "qoe_class": if n % 2 == 0 { "high" } else { "low, or \"worse\"" }}),
+                json!({"stall_count": n % 3, "qoe_class": if n.is_multiple_of(2) { "high" } else { "low, or \"worse\"" }}),
             ),
         };
         session::store_results(db, &s, &results).await.unwrap();
