@@ -569,7 +569,8 @@ mod tests {
 
     #[test]
     fn bad_specs_name_the_field_and_value() {
-        let cases: Vec<(Box<dyn Fn(&mut CampaignSpec)>, &str)> = vec![
+        type Mutation = Box<dyn Fn(&mut CampaignSpec)>;
+        let cases: Vec<(Mutation, &str)> = vec![
             (Box::new(|s| s.sessions = 0), "sessions = '0'"),
             (Box::new(|s| s.name = "  ".into()), "name"),
             (Box::new(|s| s.duration_s = -1.0), "duration_s = '-1'"),

@@ -571,31 +571,6 @@ where
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn application_data_is_checked_with_field_names() {
-        check_application(&json!({"stall_count": 1, "qoe_class": "low", "segments": [1, 2]}))
-            .unwrap();
-        let err = check_application(&json!([1, 2])).unwrap_err().to_string();
-        assert!(
-            err.contains("application") && err.contains("JSON object"),
-            "{err}"
-        );
-        let err = check_application(&json!({"stall_count": -1}))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("application.stall_count = '-1'"), "{err}");
-        let err = check_application(&json!({"startup_delay_s": "slow"}))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("application.startup_delay_s"), "{err}");
-    }
-}
-
 /// What the web and API layers need from a runner, object-safe so they need not know which
 /// network and workload implementations it runs with.
 pub trait Control: Send + Sync {
@@ -639,5 +614,30 @@ impl<N: Network, D: Driver> Control for Runner<N, D> {
     }
     fn external_finish(&self, id: i64, application: Value) -> BoxFuture<'_, Result<()>> {
         Box::pin(Runner::external_finish(self, id, application))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn application_data_is_checked_with_field_names() {
+        check_application(&json!({"stall_count": 1, "qoe_class": "low", "segments": [1, 2]}))
+            .unwrap();
+        let err = check_application(&json!([1, 2])).unwrap_err().to_string();
+        assert!(
+            err.contains("application") && err.contains("JSON object"),
+            "{err}"
+        );
+        let err = check_application(&json!({"stall_count": -1}))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("application.stall_count = '-1'"), "{err}");
+        let err = check_application(&json!({"startup_delay_s": "slow"}))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("application.startup_delay_s"), "{err}");
     }
 }
