@@ -18,6 +18,13 @@ enum Command {
     /// Network-namespace testbeds: client ↔ router ↔ server.
     #[command(subcommand)]
     Lab(cmd::lab::LabCommand),
+    /// Train a QoE classifier on a CSV of sessions and evaluate it honestly.
+    Train(Box<cmd::train::TrainArgs>),
+    /// Predict the QoE class of each session in a CSV with a saved model.
+    Predict(cmd::predict::PredictArgs),
+    /// Saved models: list a directory, show one.
+    #[command(subcommand)]
+    Models(cmd::models::ModelsCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -31,6 +38,9 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Lab(command) => cmd::lab::run(command),
+        Command::Train(args) => cmd::train::run(*args),
+        Command::Predict(args) => cmd::predict::run(args),
+        Command::Models(command) => cmd::models::run(command),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,3 +1,7 @@
 //! One module per top-level command.
 
 pub mod lab;
+pub mod models;
+pub mod predict;
+pub mod report;
+pub mod train;
