@@ -463,6 +463,7 @@ fn id_like(name: &str) -> Option<&'static str> {
     } else if tokens
         .iter()
         .any(|t| ["ip", "addr", "mac", "oui"].contains(t))
+        && last != "version"
     {
         Some("address; add with --features if meant")
     } else if tokens.contains(&"port") {
@@ -684,6 +685,42 @@ mod tests {
         assert_eq!(a.fingerprint(), b.fingerprint());
         assert_ne!(a.fingerprint(), c.fingerprint());
         assert_eq!(a.fingerprint().len(), 64);
+    }
+
+    #[test]
+    fn tstat_logs_are_read_with_their_column_names() {
+        // tstat's log_tcp_complete: space separated, `#` before the first name, `:N` suffixes.
+        let log = "#c_ip:1 c_port:2 c_pkts_all:3 c_rst_cnt:4 first:29 last:30 durat:31 stall\n\
+                   10.0.0.1 51000 120 0 1700000000000 1700000060000 60000 0\n\
+                   10.0.0.2 51001 80 1 1700000001000 1700000031000 30000 1\n\
+                   10.0.0.3 51002 90 0 1700000002000 1700000052000 50000 0\n";
+        let f = frame(log);
+        let d = Dataset::from_frame(&f, &spec("stall", None)).unwrap();
+        assert_eq!(d.feature_names, ["c_pkts_all:3", "c_rst_cnt:4", "durat:31"]);
+        let picked = spec("stall", Some(&["c_pkts_all", "durat"]));
+        let d = Dataset::from_frame(&f, &picked).unwrap();
+        assert_eq!(d.feature_names, ["c_pkts_all:3", "durat:31"]);
+    }
+
+    #[test]
+    fn nfstream_identifiers_are_recognised() {
+        let names = [
+            ("id", true),
+            ("expiration_id", true),
+            ("src_ip", true),
+            ("src_mac", true),
+            ("src_oui", true),
+            ("dst_port", true),
+            ("vlan_id", true),
+            ("bidirectional_first_seen_ms", true),
+            ("ip_version", false),
+            ("bidirectional_duration_ms", false),
+            ("src2dst_packets", false),
+            ("bidirectional_mean_piat_ms", false),
+        ];
+        for (name, excluded) in names {
+            assert_eq!(id_like(name).is_some(), excluded, "{name}");
+        }
     }
 
     #[test]

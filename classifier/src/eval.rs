@@ -382,6 +382,27 @@ fn summarise(dataset: &Dataset, method: String, results: Vec<TestResult>) -> Eva
     }
 }
 
+/// The (training rows, test rows) of each fold of stratified k-fold cross-validation over
+/// `rows` (indices into `y`).
+pub fn cv_splits(
+    y: &[usize],
+    rows: &[usize],
+    k: usize,
+    seed: u64,
+) -> Vec<(Vec<usize>, Vec<usize>)> {
+    let classes: Vec<usize> = rows.iter().map(|&r| y[r]).collect();
+    let fold = stratified_folds(&classes, k, seed);
+    (0..k)
+        .map(|f| {
+            let (mut train, mut test) = (Vec::new(), Vec::new());
+            for (i, &row) in rows.iter().enumerate() {
+                if fold[i] == f { &mut test } else { &mut train }.push(row);
+            }
+            (train, test)
+        })
+        .collect()
+}
+
 /// Stratified k-fold cross-validation on `rows` of the dataset; folds run in parallel.
 /// `step` is called after each fold.
 pub fn cross_validate(
@@ -392,17 +413,13 @@ pub fn cross_validate(
     step: &(dyn Fn(&str) + Sync),
 ) -> Result<Evaluation> {
     let k = spec.folds;
-    let y: Vec<usize> = rows.iter().map(|&r| dataset.y[r]).collect();
-    let fold = stratified_folds(&y, k, derive_seed(spec.seed, tag::FOLDS, 0));
-    let results = (0..k)
-        .into_par_iter()
-        .map(|f| {
-            let (mut train, mut test) = (Vec::new(), Vec::new());
-            for (i, &row) in rows.iter().enumerate() {
-                if fold[i] == f { &mut test } else { &mut train }.push(row);
-            }
-            let model = fit_rows(dataset, &train, params, spec, f as u64)?;
-            let result = test_rows(dataset, &model, &test, spec, f as u64);
+    let splits = cv_splits(&dataset.y, rows, k, derive_seed(spec.seed, tag::FOLDS, 0));
+    let results = splits
+        .par_iter()
+        .enumerate()
+        .map(|(f, (train, test))| {
+            let model = fit_rows(dataset, train, params, spec, f as u64)?;
+            let result = test_rows(dataset, &model, test, spec, f as u64);
             step(&format!("fold {} of {k}", f + 1));
             Ok(result)
         })

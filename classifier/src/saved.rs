@@ -88,6 +88,16 @@ impl SavedModel {
         serde_json::to_string_pretty(self).map_err(|e| Error::ModelFormat(e.to_string()))
     }
 
+    /// Everything but the fitted model itself (trees, coefficients), as JSON: what a listing,
+    /// an API or a web page shows.
+    pub fn summary(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).expect("a model serialises");
+        if let Some(object) = value.as_object_mut() {
+            object.remove("fitted");
+        }
+        value
+    }
+
     /// The model as compact JSON bytes (for a database column).
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         serde_json::to_vec(self).map_err(|e| Error::ModelFormat(e.to_string()))
@@ -114,9 +124,9 @@ impl SavedModel {
         serde_json::from_slice(bytes).map_err(|e| Error::ModelFormat(e.to_string()))
     }
 
-    /// Writes the model as JSON to a file.
+    /// Writes the model as compact JSON to a file.
     pub fn save(&self, path: &Path) -> Result<()> {
-        std::fs::write(path, self.to_json()? + "\n").map_err(|source| Error::Io {
+        std::fs::write(path, self.to_bytes()?).map_err(|source| Error::Io {
             path: path.display().to_string(),
             source,
         })

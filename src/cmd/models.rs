@@ -25,7 +25,7 @@ pub enum ModelsCommand {
         /// The directory to look for a name in.
         #[arg(long, default_value = "models")]
         dir: PathBuf,
-        /// Print the stored record as JSON.
+        /// Print the model's record (all but the fitted trees or coefficients) as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -39,7 +39,7 @@ pub fn run(command: ModelsCommand) -> Result<()> {
             let path = resolve(&model, &dir)?;
             let saved = SavedModel::load(&path)?;
             if json {
-                println!("{}", saved.to_json()?);
+                println!("{}", serde_json::to_string_pretty(&saved.summary())?);
             } else {
                 print!("{}", report::model(&saved, &path.display().to_string()));
             }

@@ -84,7 +84,8 @@ pub struct TrainArgs {
     /// Write the trained model (JSON) to this file.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Print the whole model record as JSON instead of tables.
+    /// Print the model's record (all but the fitted trees or coefficients) as JSON instead of
+    /// tables.
     #[arg(long)]
     json: bool,
 }
@@ -158,7 +159,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     bar.finish_and_clear();
 
     if args.json {
-        println!("{}", model.to_json()?);
+        println!("{}", serde_json::to_string_pretty(&model.summary())?);
     } else {
         let name = args
             .output
