@@ -6,13 +6,11 @@
 //! exclusion is reported with its reason. Missing values are counted and handled by an explicit
 //! [`MissingPolicy`]; nothing is silently zeroed.
 
-use std::fmt;
-use std::str::FromStr;
-
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::choice::named_choices;
 use crate::error::{Error, Result};
 use crate::frame::{ColumnKind, Frame, base_name};
 use crate::label::LabelSpec;
@@ -31,31 +29,11 @@ pub enum MissingPolicy {
     Median,
 }
 
-impl FromStr for MissingPolicy {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<MissingPolicy> {
-        match s {
-            "error" => Ok(MissingPolicy::Error),
-            "drop" => Ok(MissingPolicy::Drop),
-            "median" => Ok(MissingPolicy::Median),
-            _ => Err(Error::InvalidParameter {
-                name: "--missing".to_string(),
-                value: s.to_string(),
-                expected: "one of error, drop, median".to_string(),
-            }),
-        }
-    }
-}
-
-impl fmt::Display for MissingPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            MissingPolicy::Error => "error",
-            MissingPolicy::Drop => "drop",
-            MissingPolicy::Median => "median",
-        })
-    }
-}
+named_choices!(MissingPolicy, "--missing", [
+    Error => "error",
+    Drop => "drop",
+    Median => "median",
+]);
 
 /// Which columns are features.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -366,14 +344,7 @@ fn check_explicit(frame: &Frame, i: usize, label_index: usize, force: bool) -> R
             ),
         });
     }
-    if column.kind() != ColumnKind::Numeric {
-        return Err(not_numeric(
-            frame,
-            i,
-            "; only numeric columns can be features",
-        ));
-    }
-    Ok(())
+    frame.check_numeric(i, "; only numeric columns can be features")
 }
 
 /// Why a column is not a default feature, or `None` if it is one.
@@ -392,14 +363,12 @@ fn default_exclusion(frame: &Frame, i: usize, label_index: usize) -> Result<Opti
         match column.kind() {
             ColumnKind::Text => "text",
             ColumnKind::Mixed => {
-                return Err(not_numeric(
-                    frame,
-                    i,
-                    &format!(
-                        "; fix the file, or leave the column out with --exclude '{name}' if it is \
-                         not a feature"
-                    ),
-                ));
+                let hint = format!(
+                    "; fix the file, or leave the column out with --exclude '{name}' if it is not \
+                     a feature"
+                );
+                frame.check_numeric(i, &hint)?;
+                unreachable!("a mixed column has text cells")
             }
             ColumnKind::Numeric if column.missing_count() == frame.nrows() => "empty",
             ColumnKind::Numeric if is_constant(column.values()) => "constant",
@@ -407,18 +376,6 @@ fn default_exclusion(frame: &Frame, i: usize, label_index: usize) -> Result<Opti
         }
     };
     Ok(Some(reason.to_string()))
-}
-
-fn not_numeric(frame: &Frame, i: usize, hint: &str) -> Error {
-    let column = &frame.columns()[i];
-    let (row, text) = &column.texts()[0];
-    Error::NotNumeric {
-        at: frame.place(*row),
-        column: column.name().to_string(),
-        value: text.clone(),
-        count: column.texts().len(),
-        hint: hint.to_string(),
-    }
 }
 
 fn is_label_like(name: &str) -> bool {

@@ -166,5 +166,20 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// [`Error::InvalidParameter`]: `name` was given `value`; `expected` says what is accepted.
+    pub fn invalid(
+        name: impl Into<String>,
+        value: impl ToString,
+        expected: impl Into<String>,
+    ) -> Error {
+        Error::InvalidParameter {
+            name: name.into(),
+            value: value.to_string(),
+            expected: expected.into(),
+        }
+    }
+}
+
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

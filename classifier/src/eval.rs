@@ -11,9 +11,8 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
+use crate::choice::named_choices;
 use crate::dataset::{Dataset, MissingPolicy};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
@@ -32,31 +31,11 @@ pub enum Balance {
     Undersample,
 }
 
-impl FromStr for Balance {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Balance> {
-        match s {
-            "none" => Ok(Balance::None),
-            "weights" => Ok(Balance::Weights),
-            "undersample" => Ok(Balance::Undersample),
-            _ => Err(Error::InvalidParameter {
-                name: "--balance".to_string(),
-                value: s.to_string(),
-                expected: "one of none, weights, undersample".to_string(),
-            }),
-        }
-    }
-}
-
-impl fmt::Display for Balance {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Balance::None => "none",
-            Balance::Weights => "weights",
-            Balance::Undersample => "undersample",
-        })
-    }
-}
+named_choices!(Balance, "--balance", [
+    None => "none",
+    Weights => "weights",
+    Undersample => "undersample",
+]);
 
 /// How a model is evaluated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,35 +67,20 @@ impl Default for EvalSpec {
 impl EvalSpec {
     /// Checks the values against each other and the model.
     pub fn validate(&self, params: &ModelParams) -> Result<()> {
-        let invalid = |name: &str, value: String, expected: &str| {
-            Err(Error::InvalidParameter {
-                name: name.to_string(),
-                value,
-                expected: expected.to_string(),
-            })
-        };
         if self.folds == 1 {
-            return invalid(
-                "--folds",
-                "1".into(),
-                "0 (no cross-validation) or at least 2",
-            );
+            let expected = "0 (no cross-validation) or at least 2";
+            return Err(Error::invalid("--folds", 1, expected));
         }
         if let Some(h) = self.holdout
             && !(h > 0.0 && h < 1.0)
         {
-            return invalid(
-                "--holdout",
-                h.to_string(),
-                "a share between 0 and 1, e.g. 0.2",
-            );
+            let expected = "a share between 0 and 1, e.g. 0.2";
+            return Err(Error::invalid("--holdout", h, expected));
         }
         if self.balance == Balance::Weights && !params.kind.takes_row_weights() {
-            return invalid(
-                "--balance",
-                "weights".into(),
-                "row weights work with rf and tree; use --balance undersample with logreg or nb",
-            );
+            let expected =
+                "row weights work with rf and tree; use --balance undersample with logreg or nb";
+            return Err(Error::invalid("--balance", "weights", expected));
         }
         Ok(())
     }

@@ -334,6 +334,22 @@ impl Frame {
         }
     }
 
+    /// Fails with [`Error::NotNumeric`] naming the column's first text cell, if it has one;
+    /// `hint` (starting with "; ") says what the user can do.
+    pub fn check_numeric(&self, column: usize, hint: &str) -> Result<()> {
+        let column = &self.columns[column];
+        match column.texts.first() {
+            None => Ok(()),
+            Some((row, text)) => Err(Error::NotNumeric {
+                at: self.place(*row),
+                column: column.name.clone(),
+                value: text.clone(),
+                count: column.texts.len(),
+                hint: hint.to_string(),
+            }),
+        }
+    }
+
     /// The column names, shortened after 40.
     pub fn column_list(&self) -> String {
         let mut names: Vec<&str> = self.columns.iter().take(40).map(|c| c.name()).collect();

@@ -124,11 +124,7 @@ impl LabelSpec {
         thresholds: Option<&str>,
         classes: Option<&str>,
     ) -> Result<LabelSpec> {
-        let invalid = |value: &str, expected: &str| Error::InvalidParameter {
-            name: "--label".to_string(),
-            value: value.to_string(),
-            expected: expected.to_string(),
-        };
+        let invalid = |value: &str, expected: &str| Error::invalid("--label", value, expected);
         let compare = CompareOp::ALL
             .iter()
             .filter_map(|(text, op)| label.find(text).map(|at| (at, *text, *op)))
@@ -198,11 +194,7 @@ impl LabelSpec {
         let Some(names) = &self.classes else {
             return Ok(());
         };
-        let invalid = |expected: String| Error::InvalidParameter {
-            name: "--classes".to_string(),
-            value: names.join(","),
-            expected,
-        };
+        let invalid = |expected: String| Error::invalid("--classes", names.join(","), expected);
         if names.iter().any(String::is_empty) {
             return Err(invalid("class names must not be empty".to_string()));
         }
@@ -248,18 +240,9 @@ impl LabelSpec {
         if let LabelRule::Values { .. } = self.rule {
             return self.assign_values(frame, index);
         }
-        if column.kind() != ColumnKind::Numeric {
-            let (row, text) = &column.texts()[0];
-            return Err(Error::NotNumeric {
-                at: frame.place(*row),
-                column: column.name().to_string(),
-                value: text.clone(),
-                count: column.texts().len(),
-                hint: "; this label rule compares numbers (without a rule, the column's distinct \
-                       values are the classes)"
-                    .to_string(),
-            });
-        }
+        let hint = "; this label rule compares numbers (without a rule, the column's distinct \
+                    values are the classes)";
+        frame.check_numeric(index, hint)?;
         let class_of = |v: f64| match &self.rule {
             LabelRule::Compare { op, value, .. } => usize::from(op.holds(v, *value)),
             LabelRule::Thresholds { cuts, .. } => cuts.partition_point(|&c| c <= v),
@@ -300,17 +283,17 @@ impl LabelSpec {
                 }
                 distinct.dedup();
                 if column.kind() == ColumnKind::Numeric && distinct.len() > MAX_VALUE_CLASSES {
-                    return Err(Error::InvalidParameter {
-                        name: "--label".to_string(),
-                        value: column.name().to_string(),
-                        expected: format!(
+                    return Err(Error::invalid(
+                        "--label",
+                        column.name(),
+                        format!(
                             "this numeric column has {} distinct values, too many to be classes \
                              (at most {MAX_VALUE_CLASSES}); give a rule NAME:{}>VALUE or \
                              --thresholds t1,t2 to cut it into classes",
                             distinct.len(),
                             column.name()
                         ),
-                    });
+                    ));
                 }
                 distinct.into_iter().cloned().collect()
             }
@@ -322,11 +305,11 @@ impl LabelSpec {
                 key.as_ref()
                     .map(|k| {
                         class_names.iter().position(|c| c == k).ok_or_else(|| {
-                            Error::InvalidParameter {
-                                name: format!("label at {}", frame.place(row)),
-                                value: k.clone(),
-                                expected: format!("one of the classes {}", class_names.join(", ")),
-                            }
+                            Error::invalid(
+                                format!("label at {}", frame.place(row)),
+                                k,
+                                format!("one of the classes {}", class_names.join(", ")),
+                            )
                         })
                     })
                     .transpose()
@@ -360,10 +343,9 @@ impl LabelSpec {
 }
 
 fn parse_cuts(text: &str) -> Result<Vec<f64>> {
-    let invalid = || Error::InvalidParameter {
-        name: "--thresholds".to_string(),
-        value: text.to_string(),
-        expected: "strictly ascending numbers separated by commas, e.g. 0.5,1.5".to_string(),
+    let invalid = || {
+        let expected = "strictly ascending numbers separated by commas, e.g. 0.5,1.5";
+        Error::invalid("--thresholds", text, expected)
     };
     let cuts: Vec<f64> = text
         .split(',')

@@ -20,6 +20,7 @@
 //! Not here: reading the database, the live capture or the web UI (the collector, agent and web
 //! crates hand rows to this crate), and model selection or hyperparameter search.
 
+mod choice;
 pub mod dataset;
 pub mod error;
 pub mod eval;

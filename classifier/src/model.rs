@@ -5,15 +5,13 @@
 //! learns from data (medians for missing values, standardisation for logistic regression) is
 //! fitted on the training rows only and stored with the model.
 
-use std::fmt;
-use std::str::FromStr;
-
 use linfa::traits::Fit;
 use linfa_bayes::{GaussianNb, NaiveBayes};
 use linfa_logistic::{MultiFittedLogisticRegression, MultiLogisticRegression};
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
+use crate::choice::named_choices;
 use crate::error::{Error, Result};
 use crate::forest::{Forest, MaxFeatures, TreeParams};
 
@@ -31,50 +29,27 @@ pub enum ModelKind {
     NaiveBayes,
 }
 
+named_choices!(ModelKind, "--model", [
+    RandomForest => "rf",
+    DecisionTree => "tree",
+    LogisticRegression => "logreg",
+    NaiveBayes => "nb",
+]);
+
 impl ModelKind {
-    /// The short name used on the command line.
-    pub fn short(self) -> &'static str {
+    /// What the model is, in words.
+    pub fn description(self) -> &'static str {
         match self {
-            ModelKind::RandomForest => "rf",
-            ModelKind::DecisionTree => "tree",
-            ModelKind::LogisticRegression => "logreg",
-            ModelKind::NaiveBayes => "nb",
+            ModelKind::RandomForest => "random forest",
+            ModelKind::DecisionTree => "decision tree",
+            ModelKind::LogisticRegression => "logistic regression",
+            ModelKind::NaiveBayes => "Gaussian naive Bayes",
         }
     }
 
     /// Whether the model can weight rows (for `--balance weights`).
     pub fn takes_row_weights(self) -> bool {
         matches!(self, ModelKind::RandomForest | ModelKind::DecisionTree)
-    }
-}
-
-impl FromStr for ModelKind {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<ModelKind> {
-        [
-            ModelKind::RandomForest,
-            ModelKind::DecisionTree,
-            ModelKind::LogisticRegression,
-            ModelKind::NaiveBayes,
-        ]
-        .into_iter()
-        .find(|k| k.short() == s)
-        .ok_or_else(|| Error::InvalidParameter {
-            name: "--model".to_string(),
-            value: s.to_string(),
-            expected: "one of rf, tree, logreg, nb".to_string(),
-        })
-    }
-}
-
-impl fmt::Display for ModelKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ModelKind::RandomForest => "random forest",
-            ModelKind::DecisionTree => "decision tree",
-            ModelKind::LogisticRegression => "logistic regression",
-            ModelKind::NaiveBayes => "Gaussian naive Bayes",
-        })
     }
 }
 
@@ -114,24 +89,17 @@ impl ModelParams {
 
     /// Checks ranges before any work starts.
     pub fn validate(&self) -> Result<()> {
-        let invalid = |name: &str, value: String, expected: &str| {
-            Err(Error::InvalidParameter {
-                name: name.to_string(),
-                value,
-                expected: expected.to_string(),
-            })
-        };
         if self.trees == 0 {
-            return invalid("--trees", "0".into(), "at least 1 tree");
+            return Err(Error::invalid("--trees", 0, "at least 1 tree"));
         }
         if self.max_depth == Some(0) {
-            return invalid("--max-depth", "0".into(), "at least 1");
+            return Err(Error::invalid("--max-depth", 0, "at least 1"));
         }
         if self.min_samples_leaf == 0 {
-            return invalid("--min-samples-leaf", "0".into(), "at least 1");
+            return Err(Error::invalid("--min-samples-leaf", 0, "at least 1"));
         }
         if !(self.alpha.is_finite() && self.alpha > 0.0) {
-            return invalid("--alpha", self.alpha.to_string(), "a positive number");
+            return Err(Error::invalid("--alpha", self.alpha, "a positive number"));
         }
         Ok(())
     }
@@ -250,7 +218,7 @@ impl Fitted {
         let prep = Prep::fit(x, impute, kind == ModelKind::LogisticRegression);
         let x = prep.apply(x);
         let fit_error = |message: String| Error::Fit {
-            model: kind.to_string(),
+            model: kind.description().to_string(),
             message,
         };
         let estimator = match kind {

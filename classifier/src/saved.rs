@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::dataset::{DatasetReport, MissingPolicy};
 use crate::error::{Error, Result};
 use crate::eval::{EvalSpec, Evaluation};
-use crate::frame::{ColumnKind, Frame};
+use crate::frame::Frame;
 use crate::label::LabelSpec;
 use crate::metrics::Metrics;
 use crate::model::{Fitted, ModelParams, argmax};
@@ -179,15 +179,13 @@ impl SavedModel {
     /// Predicts one row given in the model's feature order.
     pub fn predict_vector(&self, row: &[f64]) -> Result<Prediction> {
         if row.len() != self.feature_names.len() {
-            return Err(Error::InvalidParameter {
-                name: "feature vector".to_string(),
-                value: format!("{} values", row.len()),
-                expected: format!(
-                    "{} values in this order: {}",
-                    self.feature_names.len(),
-                    self.feature_names.join(", ")
-                ),
-            });
+            let expected = format!(
+                "{} values in this order: {}",
+                self.feature_names.len(),
+                self.feature_names.join(", ")
+            );
+            let given = format!("{} values", row.len());
+            return Err(Error::invalid("feature vector", given, expected));
         }
         self.check_finite(row, "")?;
         let x = Array2::from_shape_vec((1, row.len()), row.to_vec()).expect("one row");
@@ -211,17 +209,7 @@ impl SavedModel {
             });
         }
         for &i in &columns {
-            let column = &frame.columns()[i];
-            if column.kind() != ColumnKind::Numeric {
-                let (row, text) = &column.texts()[0];
-                return Err(Error::NotNumeric {
-                    at: frame.place(*row),
-                    column: column.name().to_string(),
-                    value: text.clone(),
-                    count: column.texts().len(),
-                    hint: String::new(),
-                });
-            }
+            frame.check_numeric(i, "")?;
         }
         let x = Array2::from_shape_fn((frame.nrows(), columns.len()), |(r, f)| {
             frame.columns()[columns[f]].values()[r]

@@ -104,14 +104,11 @@ fn check_folds(
     warnings: &mut Vec<String>,
 ) -> Result<()> {
     if rows.len() < 2 * folds {
-        return Err(Error::InvalidParameter {
-            name: "--folds".to_string(),
-            value: folds.to_string(),
-            expected: format!(
-                "at most half the {} training rows; use fewer folds",
-                rows.len()
-            ),
-        });
+        let expected = format!(
+            "at most half the {} training rows; use fewer folds",
+            rows.len()
+        );
+        return Err(Error::invalid("--folds", folds, expected));
     }
     let mut counts = vec![0usize; dataset.class_names.len()];
     for &r in rows {

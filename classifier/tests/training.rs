@@ -3,8 +3,8 @@
 use ndarray::Array2;
 use qoelab_classifier::eval::{Balance, cv_splits};
 use qoelab_classifier::{
-    Dataset, DatasetSpec, EvalSpec, FeatureSpec, Frame, LabelSpec, MissingPolicy, ModelKind,
-    ModelParams, SavedModel, TrainSpec, synthetic, train,
+    Dataset, DatasetSpec, EvalSpec, FeatureSpec, Frame, LabelSpec, Metrics, MissingPolicy,
+    ModelKind, ModelParams, SavedModel, TrainSpec, synthetic, train,
 };
 
 const KINDS: [ModelKind; 4] = [
@@ -61,19 +61,31 @@ fn cv_accuracy(model: &SavedModel) -> f64 {
     model.cross_validation.as_ref().unwrap().metrics.accuracy
 }
 
+/// Cross-validates every model kind; each must beat the majority baseline by `margin` and test
+/// every row exactly once. Returns the metrics by kind.
+fn assert_all_beat_baseline(data: &Dataset, label: &LabelSpec, margin: f64) -> Vec<Metrics> {
+    KINDS
+        .iter()
+        .map(|&kind| {
+            let model = train(data, label, &train_spec(kind, 5, 1), &|_| {}).unwrap();
+            let m = model.cross_validation.unwrap().metrics;
+            assert!(
+                m.accuracy > m.majority_baseline + margin,
+                "{kind}: accuracy {:.3}, baseline {:.3}",
+                m.accuracy,
+                m.majority_baseline
+            );
+            assert_eq!(m.rows(), data.nrows(), "every row is tested exactly once");
+            m
+        })
+        .collect()
+}
+
 #[test]
 fn every_model_beats_the_majority_baseline_on_stalls() {
     let (data, label) = sessions(800, 1);
-    for kind in KINDS {
-        let model = train(&data, &label, &train_spec(kind, 5, 1), &|_| {}).unwrap();
-        let m = &model.cross_validation.as_ref().unwrap().metrics;
-        assert!(
-            m.accuracy > m.majority_baseline + 0.15,
-            "{kind}: accuracy {:.3}, baseline {:.3}",
-            m.accuracy,
-            m.majority_baseline
-        );
-        assert!(m.macro_f1 > 0.7, "{kind}: macro-F1 {:.3}", m.macro_f1);
+    for m in assert_all_beat_baseline(&data, &label, 0.15) {
+        assert!(m.macro_f1 > 0.7, "macro-F1 {:.3}", m.macro_f1);
     }
 }
 
@@ -81,17 +93,7 @@ fn every_model_beats_the_majority_baseline_on_stalls() {
 fn every_model_beats_the_majority_baseline_with_three_classes() {
     let blobs = synthetic::blobs(600, 6, 3, 3.0, 3);
     let (data, label) = matrix_dataset(&blobs.x, &blobs.y);
-    for kind in KINDS {
-        let model = train(&data, &label, &train_spec(kind, 5, 1), &|_| {}).unwrap();
-        let m = &model.cross_validation.as_ref().unwrap().metrics;
-        assert!(
-            m.accuracy > m.majority_baseline + 0.3,
-            "{kind}: accuracy {:.3}, baseline {:.3}",
-            m.accuracy,
-            m.majority_baseline
-        );
-        assert_eq!(m.rows(), 600, "every row is tested exactly once");
-    }
+    assert_all_beat_baseline(&data, &label, 0.3);
 }
 
 #[test]

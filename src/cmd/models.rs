@@ -102,7 +102,7 @@ fn list(dir: &Path) -> Result<()> {
                 .unwrap_or_default()
                 .to_string_lossy()
                 .into_owned(),
-            model.params.kind.short().to_string(),
+            model.params.kind.name().to_string(),
             model.label.describe(),
             model.class_names.join(","),
             model.feature_names.len().to_string(),

@@ -182,7 +182,7 @@ fn importance(e: &Evaluation, impurity: Option<&[f64]>, features: &[String]) -> 
 pub fn model_line(model: &SavedModel) -> String {
     let p = &model.params;
     let e = &model.evaluation;
-    let mut out = p.kind.to_string();
+    let mut out = p.kind.description().to_string();
     match p.kind {
         ModelKind::RandomForest => out += &format!(", {} trees", p.trees),
         ModelKind::LogisticRegression => out += &format!(", alpha {}", p.alpha),

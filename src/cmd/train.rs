@@ -150,7 +150,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         ProgressStyle::with_template("{spinner} [{elapsed}] {bar:30} {pos}/{len} {msg}")
             .expect("a valid template"),
     );
-    bar.set_message(format!("training {}", spec.params.kind));
+    bar.set_message(format!("training {}", spec.params.kind.description()));
     let step = |what: &str| {
         bar.inc(1);
         bar.set_message(format!("{what} done"));
