@@ -125,7 +125,7 @@ fn train_predict_and_list_a_model() {
         models.to_str().unwrap(),
     ]);
     assert!(
-        text(&out.stdout).contains("fingerprint"),
+        text(&out.stdout).contains("data      sha256 "),
         "{}",
         text(&out.stderr)
     );

@@ -46,8 +46,10 @@ pub struct EvalSpec {
     pub holdout: Option<f64>,
     /// Class balancing of training rows.
     pub balance: Balance,
-    /// Permutations per feature and test set for permutation importance; 0 = skip.
-    pub permutation_repeats: usize,
+    /// Permutations per feature for permutation importance, in total over the test sets (at
+    /// least one per test set: 10-fold cross-validation with 10 shuffles each fold once, a
+    /// held-out test shuffles its rows 10 times); 0 = skip.
+    pub permutations: usize,
     /// The seed of every random choice.
     pub seed: u64,
 }
@@ -58,7 +60,7 @@ impl Default for EvalSpec {
             folds: 10,
             holdout: None,
             balance: Balance::None,
-            permutation_repeats: 1,
+            permutations: 10,
             seed: 0,
         }
     }
@@ -282,22 +284,24 @@ struct TestResult {
     drops: Vec<Vec<f64>>,
 }
 
+/// Tests `model` on `rows`, one of `test_sets` test sets.
 fn test_rows(
     dataset: &Dataset,
     model: &Fitted,
     rows: &[usize],
     spec: &EvalSpec,
-    index: u64,
+    (index, test_sets): (u64, usize),
 ) -> TestResult {
     let x = dataset.x.select(Axis(0), rows);
     let y: Vec<usize> = rows.iter().map(|&r| dataset.y[r]).collect();
     let seed = derive_seed(spec.seed, tag::PERMUTE, index);
     let predicted = model.predict(x.view());
-    let drops = if spec.permutation_repeats == 0 {
+    let drops = if spec.permutations == 0 {
         Vec::new()
     } else {
         let base = accuracy(&predicted, &y);
-        permutation_drops(model, &x, &y, base, spec.permutation_repeats, seed)
+        let repeats = spec.permutations.div_ceil(test_sets);
+        permutation_drops(model, &x, &y, base, repeats, seed)
     };
     TestResult {
         rows: rows.to_vec(),
@@ -383,7 +387,7 @@ pub fn cross_validate(
         .enumerate()
         .map(|(f, (train, test))| {
             let model = fit_rows(dataset, train, params, spec, f as u64)?;
-            let result = test_rows(dataset, &model, test, spec, f as u64);
+            let result = test_rows(dataset, &model, test, spec, (f as u64, k));
             step(&format!("fold {} of {k}", f + 1));
             Ok(result)
         })
@@ -403,7 +407,7 @@ pub fn holdout_test(
     spec: &EvalSpec,
     fraction: f64,
 ) -> Evaluation {
-    let result = test_rows(dataset, model, rows, spec, u64::MAX);
+    let result = test_rows(dataset, model, rows, spec, (u64::MAX, 1));
     summarise(
         dataset,
         format!("held-out {:.0}%", fraction * 100.0),

@@ -235,6 +235,9 @@ impl Frame {
             path: source.to_string(),
             source: e,
         })?;
+        if let Some(rest) = header.strip_prefix('\u{feff}') {
+            header = rest.to_string(); // a byte-order mark, as spreadsheet programs write
+        }
         if header.trim().is_empty() {
             return Err(Error::Empty {
                 source_name: source.to_string(),
@@ -456,6 +459,9 @@ mod tests {
             assert_eq!(f.columns().len(), 2, "{text:?}");
             assert_eq!(f.columns()[1].values(), &[2.0]);
         }
+        let bom = read("\u{feff}a;b\r\n1;2\r\n").unwrap();
+        assert_eq!(bom.find("a").unwrap(), 0);
+        assert_eq!(bom.columns()[1].values(), &[2.0]);
         let tstat = read("#15#c_ip:1 c_pkts_all:3\n10.0.0.1 7\n").unwrap();
         assert_eq!(tstat.columns()[0].name(), "c_ip:1");
         assert_eq!(tstat.find("c_pkts_all").unwrap(), 1);

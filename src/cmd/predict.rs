@@ -44,12 +44,16 @@ pub fn run(args: PredictArgs) -> Result<()> {
     let reading = spinner(&format!("reading {}", args.csv.display()));
     let frame = Frame::read_csv_path(&args.csv, args.delimiter)?;
     let predictions = model.predict_frame(&frame)?;
-    let metrics = model.score_frame(&frame, &predictions)?;
     reading.finish_and_clear();
-    let truth = match &metrics {
-        Some(_) => Some(model.label.assign(&frame)?.classes),
-        None => None,
-    };
+    // A label column that does not fit the model's classes spoils the scoring, not the predictions.
+    let scored = model
+        .score_frame(&frame, &predictions)
+        .and_then(|m| Ok(m.zip(Some(model.label.assign(&frame)?.classes))))
+        .unwrap_or_else(|e| {
+            eprintln!("warning: predictions not scored against the file's label: {e}");
+            None
+        });
+    let (metrics, truth) = scored.unzip();
     let true_class = |row: usize| -> String {
         truth
             .as_ref()

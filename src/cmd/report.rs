@@ -155,19 +155,20 @@ fn importance(e: &Evaluation, impurity: Option<&[f64]>, features: &[String]) -> 
         None => impurity.map_or(0.0, |i| i[f]),
     };
     order.sort_by(|&a, &b| key(b).total_cmp(&key(a)));
-    let mut table = Table::new(&[
-        "feature",
-        "permutation (accuracy drop ± std)",
-        "impurity (final model)",
-    ]);
+    let mut header = vec!["feature", "permutation (accuracy drop ± std)"];
+    if impurity.is_some() {
+        header.push("impurity (final model)");
+    }
+    let mut table = Table::new(&header);
     for &f in order.iter().take(TOP_FEATURES) {
-        table.row(vec![
+        let mut cells = vec![
             features[f].clone(),
             permutation
                 .get(f)
                 .map_or("-".into(), |p| format!("{:.4} ± {:.4}", p.mean, p.std)),
-            impurity.map_or("-".into(), |i| f3(i[f])),
-        ]);
+        ];
+        cells.extend(impurity.map(|i| f3(i[f])));
+        table.row(cells);
     }
     let more = features.len().saturating_sub(TOP_FEATURES);
     let tail = if more > 0 {
@@ -201,7 +202,7 @@ pub fn model_line(model: &SavedModel) -> String {
 pub fn model(model: &SavedModel, name: &str) -> String {
     let d = &model.dataset;
     let mut out = format!(
-        "model     {name}\nkind      {}\nlabel     {}\ntrained   {} by qoelab {}\nsource    fingerprint {}\n",
+        "model     {name}\nkind      {}\nlabel     {}\ntrained   {} by qoelab {}\ndata      sha256 {}\n",
         model_line(model),
         model.label.describe(),
         date(model.created_unix_s),
@@ -217,6 +218,9 @@ pub fn model(model: &SavedModel, name: &str) -> String {
         &model.feature_names,
     );
     let impurity = model.impurity_importance.as_deref();
+    if model.headline().is_none() {
+        out += "\nnot evaluated (--folds 0 and no --holdout): its accuracy is unknown\n";
+    }
     for e in model.cross_validation.iter().chain(&model.holdout) {
         out += &format!("\n{}", evaluation(e, impurity, &model.feature_names));
     }

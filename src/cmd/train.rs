@@ -75,9 +75,10 @@ pub struct TrainArgs {
     /// Class balancing inside training folds: none, weights (rf, tree), undersample.
     #[arg(long, default_value = "none")]
     balance: Balance,
-    /// Permutations per feature and test fold for permutation importance (0 = skip).
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    permutation_repeats: usize,
+    /// Shuffles per feature for permutation importance, in total over the test sets, at least
+    /// one per test set (0 = skip).
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    permutations: usize,
     /// Seed of every random choice (folds, bootstrap, features, permutations).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -122,7 +123,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             folds: args.folds,
             holdout: args.holdout,
             balance: args.balance,
-            permutation_repeats: args.permutation_repeats,
+            permutations: args.permutations,
             seed: args.seed,
         },
     };
