@@ -388,6 +388,12 @@ pub fn cross_validate(
         .map(|(f, (train, test))| {
             let model = fit_rows(dataset, train, params, spec, f as u64)?;
             let result = test_rows(dataset, &model, test, spec, (f as u64, k));
+            tracing::debug!(
+                fold = f + 1,
+                train_rows = train.len(),
+                test_rows = test.len(),
+                "fold tested"
+            );
             step(&format!("fold {} of {k}", f + 1));
             Ok(result)
         })

@@ -138,6 +138,10 @@ impl Forest {
         seed: u64,
     ) -> Forest {
         assert_eq!(x.nrows(), y.len(), "one class per row");
+        assert!(
+            x.nrows() > 0 && x.ncols() > 0,
+            "at least one row and one feature"
+        );
         assert!(x.iter().all(|v| v.is_finite()), "features must be finite");
         let columns: Vec<Vec<f64>> = x.columns().into_iter().map(|c| c.to_vec()).collect();
         let order: Vec<Vec<u32>> = columns

@@ -51,6 +51,14 @@ pub fn train(
         ),
         None => (all, Vec::new()),
     };
+    tracing::info!(
+        model = spec.params.kind.name(),
+        rows = dataset.nrows(),
+        features = dataset.feature_names.len(),
+        train_rows = train_rows.len(),
+        held_out_rows = test_rows.len(),
+        "training"
+    );
     let mut report = dataset.report.clone();
     let cross_validation = if eval.folds >= 2 {
         check_folds(dataset, &train_rows, eval.folds, &mut report.warnings)?;
