@@ -8,7 +8,7 @@
 //!    (identifiers, addresses, timestamps, other labels and context excluded by default, with
 //!    reasons), missing values are handled by an explicit [`MissingPolicy`], and label leakage is
 //!    refused.
-//! 3. [`train`]: random forest, decision tree (this crate's CART with per-split feature sampling,
+//! 3. [`train()`]: random forest, decision tree (this crate's CART with per-split feature sampling,
 //!    grown in parallel), logistic regression and Gaussian naive Bayes (linfa), evaluated by
 //!    stratified k-fold cross-validation and/or a stratified held-out split, with balancing only
 //!    inside training folds; [`Metrics`] as scikit-learn defines them; impurity and permutation
