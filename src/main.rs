@@ -23,6 +23,13 @@ enum Command {
     Campaign(cmd::campaign::CampaignCommand),
     /// Write a campaign's dataset as CSV, JSON Lines or Parquet.
     Export(cmd::campaign::ExportArgs),
+    /// Train a QoE classifier on a CSV of sessions and evaluate it honestly.
+    Train(Box<cmd::train::TrainArgs>),
+    /// Predict the QoE class of each session in a CSV with a saved model.
+    Predict(cmd::predict::PredictArgs),
+    /// Saved models: list a directory, show one.
+    #[command(subcommand)]
+    Models(cmd::models::ModelsCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -38,6 +45,9 @@ fn main() -> std::process::ExitCode {
         Command::Lab(command) => cmd::lab::run(command),
         Command::Campaign(command) => cmd::campaign::run(command),
         Command::Export(args) => cmd::campaign::export(args),
+        Command::Train(args) => cmd::train::run(*args),
+        Command::Predict(args) => cmd::predict::run(args),
+        Command::Models(command) => cmd::models::run(command),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -2,3 +2,7 @@
 
 pub mod campaign;
 pub mod lab;
+pub mod models;
+pub mod predict;
+pub mod report;
+pub mod train;
