@@ -18,6 +18,12 @@ enum Command {
     /// Network-namespace testbeds: client ↔ router ↔ server.
     #[command(subcommand)]
     Lab(cmd::lab::LabCommand),
+    /// Allocate an upload budget among analytics (one shot): knobs, rates, expected QoS.
+    Allocate(cmd::plan::AllocateArgs),
+    /// Simulate a gateway over a request trace: placement, replacement, allocation per minute.
+    Simulate(cmd::plan::SimulateArgs),
+    /// Write a seeded request trace (`app, arrival_min, lifetime_min` lines).
+    Requests(cmd::plan::RequestsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -31,6 +37,9 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Lab(command) => cmd::lab::run(command),
+        Command::Allocate(args) => cmd::plan::allocate(args),
+        Command::Simulate(args) => cmd::plan::simulate(args),
+        Command::Requests(args) => cmd::plan::requests(args),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -17,10 +17,11 @@ pub(super) fn allocate(problem: &Problem, iterations: u32) -> Knobs {
     let respond = |price: f64| -> Knobs {
         analytics
             .iter()
-            .map(|a| {
-                let (k, surplus) = a
-                    .vertices()
-                    .into_iter()
+            .zip(&problem.vertices)
+            .map(|(a, vertices)| {
+                let (k, surplus) = vertices
+                    .iter()
+                    .copied()
                     .map(|v| (v, a.value(v) - price * a.rate_bps(v)))
                     .fold((f64::NAN, f64::NEG_INFINITY), |best, c| {
                         if c.1 > best.1 { c } else { best }

@@ -133,6 +133,8 @@ impl Options {
 pub struct Problem {
     budget_bps: u64,
     analytics: Vec<Analytic>,
+    /// Each analytic's [`Analytic::vertices`], computed once.
+    vertices: Vec<Vec<f64>>,
 }
 
 impl Problem {
@@ -162,6 +164,7 @@ impl Problem {
         }
         Ok(Problem {
             budget_bps,
+            vertices: analytics.iter().map(Analytic::vertices).collect(),
             analytics,
         })
     }
@@ -386,12 +389,13 @@ impl PartialOrd for Move {
     }
 }
 
-/// The best move of `analytic` from knob `k`: to the higher vertex with the largest gain per
+/// The best move of analytic `index` from knob `k`: to the higher vertex with the largest gain per
 /// bit/s (the nearest on ties), if it gains anything.
-fn best_move(analytic: &Analytic, index: usize, k: f64) -> Option<Move> {
-    analytic
-        .vertices()
-        .into_iter()
+fn best_move(problem: &Problem, index: usize, k: f64) -> Option<Move> {
+    let analytic = &problem.analytics[index];
+    problem.vertices[index]
+        .iter()
+        .copied()
         .filter(|&v| v > k)
         .map(|v| Move {
             ratio: analytic.slope(k, v),
@@ -410,7 +414,7 @@ fn fill(problem: &Problem, knobs: &mut Knobs) {
     let mut heap: BinaryHeap<Move> = knobs
         .iter()
         .enumerate()
-        .filter_map(|(i, k)| best_move(&problem.analytics[i], i, (*k)?))
+        .filter_map(|(i, k)| best_move(problem, i, (*k)?))
         .collect();
     while rest > 0.0
         && let Some(m) = heap.pop()
@@ -421,7 +425,7 @@ fn fill(problem: &Problem, knobs: &mut Knobs) {
         if cost <= rest {
             knobs[m.index] = Some(m.to);
             rest -= cost;
-            heap.extend(best_move(analytic, m.index, m.to));
+            heap.extend(best_move(problem, m.index, m.to));
         } else {
             knobs[m.index] = Some(knob_within(analytic, from, rest));
             break;

@@ -6,6 +6,10 @@
 //! is raised by α (to at most 1). When the best step does not fit, that analytic gets the knob
 //! that uses the rest exactly and the allocation ends. Steps that gain nothing are still taken
 //! (in last place), as the reference does: the budget is handed out in full.
+//!
+//! Steps on the same linear piece of an analytic's curve all gain the same per bit/s, so the
+//! greedy would pick that analytic again for each of them: they are taken as one move (same
+//! knob grid, same result, far fewer heap operations).
 
 use std::collections::BinaryHeap;
 use std::collections::binary_heap::PeekMut;
@@ -22,10 +26,9 @@ pub(super) fn allocate(problem: &Problem, alpha: f64) -> Knobs {
         .map(|(a, &ok)| ok.then(|| a.entry_knob()))
         .collect();
     let mut rest = problem.budget() - used_rate(problem, &knobs);
-    let mut heap: BinaryHeap<Move> = analytics
-        .iter()
-        .enumerate()
-        .filter_map(|(i, a)| step(a, i, knobs[i]?, alpha))
+    let next = |i: usize, k: f64| step(&analytics[i], &problem.vertices[i], i, k, alpha);
+    let mut heap: BinaryHeap<Move> = (0..analytics.len())
+        .filter_map(|i| next(i, knobs[i]?))
         .collect();
     while let Some(top) = heap.peek_mut() {
         let m = *top;
@@ -38,17 +41,25 @@ pub(super) fn allocate(problem: &Problem, alpha: f64) -> Knobs {
         }
         rest -= cost;
         knobs[m.index] = Some(m.to);
-        replace_or_pop(top, step(analytic, m.index, m.to, alpha));
+        replace_or_pop(top, next(m.index, m.to));
     }
     knobs
 }
 
-/// The step of α from knob `k`, if `k` is below 1 and the knob changes the bitrate.
-fn step(analytic: &Analytic, index: usize, k: f64, alpha: f64) -> Option<Move> {
+/// The next move from knob `k` (below 1, on an analytic whose bitrate depends on the knob):
+/// every whole step of α that stays on the current linear piece of the curve, or else the one
+/// step of α that crosses a vertex.
+fn step(analytic: &Analytic, vertices: &[f64], index: usize, k: f64, alpha: f64) -> Option<Move> {
     if k >= 1.0 || analytic.is_flat() {
         return None;
     }
-    let to = (k + alpha).min(1.0);
+    let vertex = vertices
+        .iter()
+        .copied()
+        .find(|&v| v > k + 1e-12)
+        .unwrap_or(1.0);
+    let whole = ((vertex - k) / alpha + 1e-9).floor().max(1.0);
+    let to = (k + whole * alpha).min(1.0);
     Some(Move {
         ratio: analytic.slope(k, to),
         index,

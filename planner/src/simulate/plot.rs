@@ -13,12 +13,12 @@ const TOP: f64 = 50.0;
 const PANEL: f64 = 190.0;
 const GAP: f64 = 60.0;
 
-/// One line of a panel.
+/// One line of a panel; `None` leaves a gap.
 struct Series {
     name: &'static str,
     color: &'static str,
     dashed: bool,
-    values: Vec<f64>,
+    values: Vec<Option<f64>>,
 }
 
 struct Panel {
@@ -36,7 +36,7 @@ fn series(
         name,
         color,
         dashed: false,
-        values: rows.iter().map(f).collect(),
+        values: rows.iter().map(|r| Some(f(r))).collect(),
     }
 }
 
@@ -47,7 +47,14 @@ pub fn svg(report: &Report, title: &str) -> String {
     let panels = [
         Panel {
             title: "Weighted QoS (Σ w·QoS / Σ w)",
-            series: vec![series("weighted QoS", "#1f77b4", rows, |r| r.weighted_qos)],
+            // Minutes without analytics have no QoS: a gap, not a drop to 0.
+            series: vec![Series {
+                values: rows
+                    .iter()
+                    .map(|r| (r.running > 0).then_some(r.weighted_qos))
+                    .collect(),
+                ..series("weighted QoS", "#1f77b4", rows, |_| 0.0)
+            }],
         },
         Panel {
             title: "Upload (kbit/s)",
@@ -56,7 +63,7 @@ pub fn svg(report: &Report, title: &str) -> String {
                     name: "budget",
                     color: "#7f7f7f",
                     dashed: true,
-                    values: vec![budget_kbps; rows.len()],
+                    values: vec![Some(budget_kbps); rows.len()],
                 },
                 series("allocated", "#ff7f0e", rows, |r| {
                     r.upload_bps as f64 / 1000.0
@@ -103,7 +110,7 @@ fn draw_panel(out: &mut String, panel: &Panel, top: f64, minutes: f64) {
     let y_max = panel
         .series
         .iter()
-        .flat_map(|s| s.values.iter().copied())
+        .flat_map(|s| s.values.iter().flatten().copied())
         .fold(0.0f64, f64::max);
     let y_step = nice_step(if y_max > 0.0 { y_max } else { 1.0 }, 4);
     let y_top = (y_max / y_step).ceil().max(1.0) * y_step;
@@ -151,23 +158,27 @@ fn draw_panel(out: &mut String, panel: &Panel, top: f64, minutes: f64) {
         top + PANEL + 34.0
     );
     for (i, s) in panel.series.iter().enumerate() {
-        let points: Vec<String> = s
-            .values
-            .iter()
-            .enumerate()
-            .map(|(m, &v)| format!("{:.1},{:.1}", x(m as f64), y(v)))
-            .collect();
         let dash = if s.dashed {
             r#" stroke-dasharray="6 4""#
         } else {
             ""
         };
-        let _ = writeln!(
-            out,
-            r#"<polyline fill="none" stroke="{}" stroke-width="1.5"{dash} points="{}"/>"#,
-            s.color,
-            points.join(" ")
-        );
+        // One polyline per run of minutes with values.
+        let points: Vec<Option<String>> = s
+            .values
+            .iter()
+            .enumerate()
+            .map(|(m, v)| v.map(|v| format!("{:.1},{:.1}", x(m as f64), y(v))))
+            .collect();
+        for run in points.split(Option::is_none).filter(|run| !run.is_empty()) {
+            let run: Vec<&str> = run.iter().flatten().map(String::as_str).collect();
+            let _ = writeln!(
+                out,
+                r#"<polyline fill="none" stroke="{}" stroke-width="1.5"{dash} points="{}"/>"#,
+                s.color,
+                run.join(" ")
+            );
+        }
         let ly = top + 14.0 + i as f64 * 18.0;
         let lx = LEFT + plot_width + 12.0;
         let _ = writeln!(
