@@ -575,3 +575,55 @@ fn summary_table(reports: &[Report]) -> String {
     }
     table.render()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_is_upload_slash_download() {
+        let (up, down) = parse_network("5mbit/100mbit").unwrap();
+        assert_eq!((up.bps(), down.bps()), (5_000_000, 100_000_000));
+        let err = parse_network("5mbit").unwrap_err();
+        assert!(err.contains("e.g. 5mbit/100mbit"), "{err}");
+        let err = parse_network("5Mbps/100mbit").unwrap_err();
+        assert!(err.contains("ambiguous"), "{err}");
+    }
+
+    #[test]
+    fn slots_are_whole_minutes() {
+        assert_eq!(parse_minutes("5min").unwrap(), 5);
+        assert_eq!(parse_minutes("120s").unwrap(), 2);
+        for bad in ["90s", "0min", "5"] {
+            assert!(parse_minutes(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn lists_take_names_or_all() {
+        assert_eq!(parse_list("all", &Method::ALL).unwrap(), Method::ALL);
+        assert_eq!(
+            parse_list("raa,optimal", &Algorithm::ALL).unwrap(),
+            [Algorithm::Raa, Algorithm::Optimal]
+        );
+        let err = parse_list("raa,best", &Algorithm::ALL)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("'best'"), "{err}");
+    }
+
+    #[test]
+    fn mixes_name_apps_of_the_scenario() {
+        let scenario = Scenario::builtin();
+        let mix = parse_mix("yolo-v3=2, audio-yamnet=1", &scenario).unwrap();
+        assert_eq!(
+            mix,
+            [
+                ("yolo-v3".to_string(), 2.0),
+                ("audio-yamnet".to_string(), 1.0)
+            ]
+        );
+        assert!(parse_mix("lidar=1", &scenario).is_err());
+        assert!(parse_mix("yolo-v3", &scenario).is_err());
+    }
+}

@@ -10,10 +10,9 @@
 //! 5. the store evicts layers if it passed its high watermark ([`crate::replacement`]);
 //! 6. at the start of every placement slot, images are chosen for the apps with analytics in
 //!    the cloud ([`crate::placement`]): an image is worth the upload its cloud analytics would
-//!    save at full quality (Σ cloud − edge bitrate at K = 1), the capacity is
-//!    min(free storage − bytes in flight, downlink bytes in the slot), and layers present or
-//!    in flight cost nothing (edge slots are not reserved: an image may arrive while the
-//!    gateway is full, and its analytics move when a slot frees);
+//!    save at full quality (cloud − edge bitrate at K = 1, for as many of them as there are
+//!    free edge slots), the capacity is min(free storage − bytes in flight, downlink bytes in
+//!    the slot), and layers present or in flight cost nothing;
 //! 7. the upload budget is allocated among all running analytics ([`crate::allocate`]).
 //!
 //! Each minute becomes a [`Row`]: weighted QoS, upload used and saved, edge/cloud counts,
@@ -351,7 +350,7 @@ impl Gateway<'_> {
             .map(|e| e.bytes)
             .sum();
         // 6. Placement.
-        let (placed_images, place_us) = if minute % self.config.slot_min == 0 {
+        let (placed_images, place_us) = if minute.is_multiple_of(self.config.slot_min) {
             self.place(minute)?
         } else {
             (0, None)
@@ -390,6 +389,11 @@ impl Gateway<'_> {
                 .iter()
                 .map(|&l| self.scenario.layers[l].id.clone()),
         );
+        // Only as many analytics as there are free edge slots can move.
+        let free_slots = self
+            .config
+            .edge_slots
+            .saturating_sub(self.count(Location::Edge)) as usize;
         let mut images = Vec::new();
         for (app, spec) in self.scenario.apps.iter().enumerate() {
             if spec.image.iter().all(|l| present.contains(l)) {
@@ -403,7 +407,8 @@ impl Gateway<'_> {
                 .running
                 .iter()
                 .filter(|r| r.app == app && r.location == Location::Cloud)
-                .count();
+                .count()
+                .min(free_slots);
             if waiting > 0 {
                 images.push(Image {
                     id: spec.name.clone(),
