@@ -72,3 +72,37 @@ pub(crate) fn parse_name<T: Copy>(
             )
         })
 }
+
+/// Gives a fieldless enum its command-line names: `ALL`, `name()`, `Display`, and a `FromStr`
+/// that refuses other names with the list of accepted ones (`field` names the input).
+macro_rules! named_enum {
+    ($ty:ident, $field:literal, [$($variant:ident => $name:literal),+ $(,)?]) => {
+        impl $ty {
+            /// Every value, in the order reports list them.
+            pub const ALL: [$ty; [$($name),+].len()] = [$($ty::$variant),+];
+
+            /// The name used on the command line.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = crate::PlanError;
+
+            fn from_str(text: &str) -> Result<$ty, crate::PlanError> {
+                crate::error::parse_name($field, text, &$ty::ALL.map(|v| (v.name(), v)))
+            }
+        }
+    };
+}
+
+pub(crate) use named_enum;

@@ -17,13 +17,11 @@
 //! counts as used when it was stored. Further ties go by layer id, so results are repeatable.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::PlanError;
-use crate::error::parse_name;
+use crate::error::named_enum;
 
 /// A replacement policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -41,45 +39,11 @@ pub enum Policy {
     Fifo,
 }
 
-impl Policy {
-    /// Every policy.
-    pub const ALL: [Policy; 5] = [
-        Policy::Lru,
-        Policy::Mru,
-        Policy::Lfu,
-        Policy::Mfu,
-        Policy::Fifo,
-    ];
-
-    /// The name used on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Policy::Lru => "lru",
-            Policy::Mru => "mru",
-            Policy::Lfu => "lfu",
-            Policy::Mfu => "mfu",
-            Policy::Fifo => "fifo",
-        }
-    }
-}
-
-impl fmt::Display for Policy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Policy {
-    type Err = PlanError;
-
-    fn from_str(text: &str) -> Result<Policy, PlanError> {
-        parse_name(
-            "layer replacement policy",
-            text,
-            &Policy::ALL.map(|p| (p.name(), p)),
-        )
-    }
-}
+named_enum!(
+    Policy,
+    "layer replacement policy",
+    [Lru => "lru", Mru => "mru", Lfu => "lfu", Mfu => "mfu", Fifo => "fifo"]
+);
 
 /// The high and low watermarks as fractions of the capacity.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

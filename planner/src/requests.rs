@@ -239,25 +239,17 @@ mod tests {
         );
         let err = parse("yolo, -3, 2", "r.txt").unwrap_err().to_string();
         assert!(err.contains("arrival_min = '-3'"), "{err}");
-        let mut bad = spec(1);
-        bad.lifetime_max = 0;
-        assert!(
-            generate(&bad)
-                .unwrap_err()
-                .to_string()
-                .starts_with("lifetime max = 0")
-        );
-        let mut bad = spec(1);
-        bad.per_minute = 0.0;
-        assert!(
-            generate(&bad)
-                .unwrap_err()
-                .to_string()
-                .starts_with("requests per minute = 0")
-        );
-        let mut bad = spec(1);
-        bad.mix[1].1 = -1.0;
-        let err = generate(&bad).unwrap_err().to_string();
-        assert!(err.starts_with("app mix weight of 'audio' = -1"), "{err}");
+        type Spoil = fn(&mut Spec);
+        let cases: [(Spoil, &str); 3] = [
+            (|s| s.lifetime_max = 0, "lifetime max = 0"),
+            (|s| s.per_minute = 0.0, "requests per minute = 0"),
+            (|s| s.mix[1].1 = -1.0, "app mix weight of 'audio' = -1"),
+        ];
+        for (spoil, expected) in cases {
+            let mut bad = spec(1);
+            spoil(&mut bad);
+            let err = generate(&bad).unwrap_err().to_string();
+            assert!(err.starts_with(expected), "{err}");
+        }
     }
 }

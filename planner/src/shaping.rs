@@ -3,16 +3,14 @@
 //! client turns this into HTB classes and filters; this crate only describes them.
 
 use std::collections::HashSet;
-use std::fmt;
 use std::net::IpAddr;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::PlanError;
 use crate::allocate::Allocation;
 use crate::analytic::Analytic;
-use crate::error::parse_name;
+use crate::error::named_enum;
 
 /// How an analytic's traffic is recognized.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -24,29 +22,7 @@ pub enum MatchBy {
     Address,
 }
 
-impl MatchBy {
-    fn name(self) -> &'static str {
-        match self {
-            MatchBy::Port => "port",
-            MatchBy::Address => "address",
-        }
-    }
-}
-
-impl fmt::Display for MatchBy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for MatchBy {
-    type Err = PlanError;
-
-    fn from_str(text: &str) -> Result<MatchBy, PlanError> {
-        let names = [MatchBy::Port, MatchBy::Address].map(|m| (m.name(), m));
-        parse_name("match by", text, &names)
-    }
-}
+named_enum!(MatchBy, "match by", [Port => "port", Address => "address"]);
 
 /// What a class matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -23,7 +23,7 @@ use crate::table::Table;
 #[derive(Debug, Args)]
 pub struct AllocateArgs {
     /// Upload budget, e.g. 1mbit.
-    #[arg(long, value_parser = parse_rate)]
+    #[arg(long, value_parser = parse::<Rate>)]
     budget: Rate,
     /// Analytics file (TOML, [[analytic]] entries: id, kind, weight, location, k_min, port,
     /// address).
@@ -33,7 +33,7 @@ pub struct AllocateArgs {
     #[arg(long)]
     models: Option<PathBuf>,
     /// raa, lagrange, weighted, unweighted or optimal.
-    #[arg(long, default_value = "raa", value_parser = parse_algorithm)]
+    #[arg(long, default_value = "raa", value_parser = parse::<Algorithm>)]
     algorithm: Algorithm,
     /// Knob step of raa.
     #[arg(long, default_value_t = 0.01)]
@@ -45,7 +45,7 @@ pub struct AllocateArgs {
     #[arg(long)]
     plan: bool,
     /// What the plan's classes match: port (destination port) or address (source address).
-    #[arg(long, default_value = "port", value_parser = parse_match_by)]
+    #[arg(long, default_value = "port", value_parser = parse::<MatchBy>)]
     match_by: MatchBy,
     /// Let classes borrow unused budget (ceil = budget).
     #[arg(long)]
@@ -65,13 +65,13 @@ pub struct SimulateArgs {
     #[arg(long, default_value = "raa")]
     raa: String,
     /// Layer replacement: lru, mru, lfu, mfu, fifo.
-    #[arg(long, default_value = "lru", value_parser = parse_policy)]
+    #[arg(long, default_value = "lru", value_parser = parse::<Policy>)]
     lrp: Policy,
     /// Uplink/downlink, e.g. 5mbit/100mbit.
     #[arg(long, default_value = "5mbit/100mbit", value_parser = parse_network)]
     network: (Rate, Rate),
     /// Gateway storage for layers, e.g. 2gb.
-    #[arg(long, default_value = "2gb", value_parser = parse_size)]
+    #[arg(long, default_value = "2gb", value_parser = parse::<Size>)]
     storage: Size,
     /// Placement slot, whole minutes, e.g. 5min.
     #[arg(long, default_value = "5min", value_parser = parse_minutes)]
@@ -86,7 +86,7 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 5)]
     edge_slots: u32,
     /// Extraction speed of downloaded layers, e.g. 400mbit.
-    #[arg(long, default_value = "400mbit", value_parser = parse_rate)]
+    #[arg(long, default_value = "400mbit", value_parser = parse::<Rate>)]
     extract_rate: Rate,
     /// Storage high watermark: eviction starts above it.
     #[arg(long, default_value = "80%", value_parser = parse_percent)]
@@ -102,12 +102,8 @@ pub struct SimulateArgs {
     requests: Option<PathBuf>,
     #[command(flatten)]
     generate: GenerateArgs,
-    /// Gateway scenario: apps and image layers (TOML; default: the built-in one).
-    #[arg(long)]
-    scenario: Option<PathBuf>,
-    /// Analytic models (TOML; default: the built-in models).
-    #[arg(long)]
-    models: Option<PathBuf>,
+    #[command(flatten)]
+    scenario: ScenarioArgs,
     /// Directory for the per-minute CSV and SVG of each combination.
     #[arg(long, default_value = "simulation")]
     out: PathBuf,
@@ -137,49 +133,52 @@ pub struct GenerateArgs {
     seed: u64,
 }
 
+/// The gateway's apps and the models they refer to.
+#[derive(Debug, Args)]
+pub struct ScenarioArgs {
+    /// Gateway scenario: apps and image layers (TOML; default: the built-in one).
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+    /// Analytic models (TOML; default: the built-in models).
+    #[arg(long)]
+    models: Option<PathBuf>,
+}
+
+impl ScenarioArgs {
+    fn load(&self) -> Result<(ModelSet, Scenario)> {
+        let models = load_models(self.models.as_deref())?;
+        let scenario = match &self.scenario {
+            None => Scenario::builtin(),
+            Some(path) => Scenario::from_toml(
+                &read(path, "scenario")?,
+                &path.display().to_string(),
+                &models,
+            )?,
+        };
+        Ok((models, scenario))
+    }
+}
+
 /// `qoelab requests`: write a seeded request trace.
 #[derive(Debug, Args)]
 pub struct RequestsArgs {
     #[command(flatten)]
     generate: GenerateArgs,
-    /// Gateway scenario whose apps are drawn (default: the built-in one).
-    #[arg(long)]
-    scenario: Option<PathBuf>,
-    /// Analytic models the scenario refers to (default: the built-in models).
-    #[arg(long)]
-    models: Option<PathBuf>,
+    #[command(flatten)]
+    scenario: ScenarioArgs,
     /// Output file (default: standard output).
     #[arg(long)]
     out: Option<PathBuf>,
 }
 
-fn parse_rate(text: &str) -> Result<Rate, String> {
-    text.parse()
-        .map_err(|e: qoelab_units::UnitError| e.to_string())
-}
-
-fn parse_size(text: &str) -> Result<Size, String> {
-    text.parse()
-        .map_err(|e: qoelab_units::UnitError| e.to_string())
+/// Parses any of our value types for clap, keeping their error message (field, value, accepted
+/// forms).
+fn parse<T: std::str::FromStr<Err: std::fmt::Display>>(text: &str) -> Result<T, String> {
+    text.parse().map_err(|e: T::Err| e.to_string())
 }
 
 fn parse_percent(text: &str) -> Result<f64, String> {
     qoelab_units::parse_percent(text).map_err(|e| e.to_string())
-}
-
-fn parse_algorithm(text: &str) -> Result<Algorithm, String> {
-    text.parse()
-        .map_err(|e: qoelab_planner::PlanError| e.to_string())
-}
-
-fn parse_policy(text: &str) -> Result<Policy, String> {
-    text.parse()
-        .map_err(|e: qoelab_planner::PlanError| e.to_string())
-}
-
-fn parse_match_by(text: &str) -> Result<MatchBy, String> {
-    text.parse()
-        .map_err(|e: qoelab_planner::PlanError| e.to_string())
 }
 
 fn parse_network(text: &str) -> Result<(Rate, Rate), String> {
@@ -188,7 +187,7 @@ fn parse_network(text: &str) -> Result<(Rate, Rate), String> {
             "'{text}' is not upload/download: write two rates separated by '/', e.g. 5mbit/100mbit"
         ));
     };
-    Ok((parse_rate(up.trim())?, parse_rate(down.trim())?))
+    Ok((parse(up.trim())?, parse(down.trim())?))
 }
 
 fn parse_minutes(text: &str) -> Result<u32, String> {
@@ -224,17 +223,6 @@ fn load_models(path: Option<&Path>) -> Result<ModelSet> {
         None => Ok(ModelSet::builtin()),
         Some(path) => Ok(ModelSet::from_toml(&read(path, "models file")?)
             .with_context(|| format!("in {}", path.display()))?),
-    }
-}
-
-fn load_scenario(path: Option<&Path>, models: &ModelSet) -> Result<Scenario> {
-    match path {
-        None => Ok(Scenario::builtin()),
-        Some(path) => Ok(Scenario::from_toml(
-            &read(path, "scenario")?,
-            &path.display().to_string(),
-            models,
-        )?),
     }
 }
 
@@ -444,8 +432,7 @@ fn parse_mix(text: &str, scenario: &Scenario) -> Result<Vec<(String, f64)>> {
 
 /// Runs `qoelab requests`.
 pub fn requests(args: RequestsArgs) -> Result<()> {
-    let models = load_models(args.models.as_deref())?;
-    let scenario = load_scenario(args.scenario.as_deref(), &models)?;
+    let (_, scenario) = args.scenario.load()?;
     let text = requests::format(&args.generate.trace(&scenario)?);
     match args.out {
         None => print!("{text}"),
@@ -458,8 +445,7 @@ pub fn requests(args: RequestsArgs) -> Result<()> {
 
 /// Runs `qoelab simulate`.
 pub fn simulate(args: SimulateArgs) -> Result<()> {
-    let models = load_models(args.models.as_deref())?;
-    let scenario = load_scenario(args.scenario.as_deref(), &models)?;
+    let (models, scenario) = args.scenario.load()?;
     let trace = match &args.requests {
         Some(path) => requests::parse(&read(path, "request trace")?, &path.display().to_string())?,
         None => args.generate.trace(&scenario)?,

@@ -20,15 +20,13 @@ mod raa;
 mod share;
 
 use std::collections::BinaryHeap;
-use std::fmt;
-use std::str::FromStr;
 
 use qoelab_workload::model::Location;
 use serde::{Deserialize, Serialize};
 
 use crate::PlanError;
 use crate::analytic::Analytic;
-use crate::error::parse_name;
+use crate::error::named_enum;
 
 /// A rate allocation algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -46,42 +44,17 @@ pub enum Algorithm {
     Optimal,
 }
 
-impl Algorithm {
-    /// Every algorithm, in the order reports list them.
-    pub const ALL: [Algorithm; 5] = [
-        Algorithm::Raa,
-        Algorithm::Lagrange,
-        Algorithm::Weighted,
-        Algorithm::Unweighted,
-        Algorithm::Optimal,
-    ];
-
-    /// The name used on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Algorithm::Raa => "raa",
-            Algorithm::Lagrange => "lagrange",
-            Algorithm::Weighted => "weighted",
-            Algorithm::Unweighted => "unweighted",
-            Algorithm::Optimal => "optimal",
-        }
-    }
-}
-
-impl fmt::Display for Algorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Algorithm {
-    type Err = PlanError;
-
-    fn from_str(text: &str) -> Result<Algorithm, PlanError> {
-        let names = Algorithm::ALL.map(|a| (a.name(), a));
-        parse_name("rate allocation algorithm", text, &names)
-    }
-}
+named_enum!(
+    Algorithm,
+    "rate allocation algorithm",
+    [
+        Raa => "raa",
+        Lagrange => "lagrange",
+        Weighted => "weighted",
+        Unweighted => "unweighted",
+        Optimal => "optimal",
+    ]
+);
 
 /// Tuning of the algorithms.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

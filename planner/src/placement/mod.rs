@@ -22,13 +22,11 @@ mod greedy;
 pub mod synthetic;
 
 use std::collections::{HashMap, HashSet};
-use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::PlanError;
-use crate::error::parse_name;
+use crate::error::named_enum;
 
 /// A layer of an image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,37 +60,11 @@ pub enum Method {
     Greedy,
 }
 
-impl Method {
-    /// Every method.
-    pub const ALL: [Method; 3] = [Method::Exact, Method::Fptas, Method::Greedy];
-
-    /// The name used on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::Exact => "exact",
-            Method::Fptas => "fptas",
-            Method::Greedy => "greedy",
-        }
-    }
-}
-
-impl fmt::Display for Method {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Method {
-    type Err = PlanError;
-
-    fn from_str(text: &str) -> Result<Method, PlanError> {
-        parse_name(
-            "image placement method",
-            text,
-            &Method::ALL.map(|m| (m.name(), m)),
-        )
-    }
-}
+named_enum!(
+    Method,
+    "image placement method",
+    [Exact => "exact", Fptas => "fptas", Greedy => "greedy"]
+);
 
 /// Checks an ε for `fptas`: in (0, 1).
 pub fn check_epsilon(epsilon: f64) -> Result<f64, PlanError> {
