@@ -107,7 +107,10 @@ pub fn shaping_plan(
             PlanError::invalid(
                 format!("analytic '{}' {}", analytic.id, options.match_by),
                 "none",
-                format!("a {} to match its uploads on", options.match_by),
+                match options.match_by {
+                    MatchBy::Port => "a port to match its uploads on",
+                    MatchBy::Address => "an address to match its uploads on",
+                },
             )
         })?;
         if !seen.insert(matches) {
