@@ -30,6 +30,12 @@ enum Command {
     /// Saved models: list a directory, show one.
     #[command(subcommand)]
     Models(cmd::models::ModelsCommand),
+    /// Allocate an upload budget among analytics (one shot): knobs, rates, expected QoS.
+    Allocate(cmd::plan::AllocateArgs),
+    /// Simulate a gateway over a request trace: placement, replacement, allocation per minute.
+    Simulate(cmd::plan::SimulateArgs),
+    /// Write a seeded request trace (`app, arrival_min, lifetime_min` lines).
+    Requests(cmd::plan::RequestsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -48,6 +54,9 @@ fn main() -> std::process::ExitCode {
         Command::Train(args) => cmd::train::run(*args),
         Command::Predict(args) => cmd::predict::run(args),
         Command::Models(command) => cmd::models::run(command),
+        Command::Allocate(args) => cmd::plan::allocate(args),
+        Command::Simulate(args) => cmd::plan::simulate(args),
+        Command::Requests(args) => cmd::plan::requests(args),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -6,3 +6,4 @@ pub mod models;
 pub mod predict;
 pub mod report;
 pub mod train;
+pub mod plan;
