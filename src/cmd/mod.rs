@@ -3,7 +3,7 @@
 pub mod campaign;
 pub mod lab;
 pub mod models;
+pub mod plan;
 pub mod predict;
 pub mod report;
 pub mod train;
-pub mod plan;
