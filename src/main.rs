@@ -18,6 +18,9 @@ enum Command {
     /// Network-namespace testbeds: client ↔ router ↔ server.
     #[command(subcommand)]
     Lab(cmd::lab::LabCommand),
+    /// Reference workloads: ABR video with QoE, IoT analytics with QoS, bandwidth traces.
+    #[command(subcommand)]
+    Workload(cmd::workload::WorkloadCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -31,6 +34,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Lab(command) => cmd::lab::run(command),
+        Command::Workload(command) => cmd::workload::run(command),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
