@@ -24,7 +24,10 @@ qoelab=$OUT/qoelab
 lab=ab$(printf '%04d' $((RANDOM % 10000)))
 server_pid=
 cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  if [ -n "$server_pid" ]; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
   "$qoelab" lab down --name "$lab" >/dev/null
 }
 "$qoelab" lab up --name "$lab" >/dev/null

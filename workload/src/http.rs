@@ -97,7 +97,7 @@ impl HttpClient {
 
     /// GETs `url` and decodes its JSON body.
     pub async fn get_json<T: DeserializeOwned>(&self, url: &str) -> Result<T, HttpError> {
-        let body = self.exchange(Method::GET, url, Bytes::new()).await?.0;
+        let body = self.exchange(Method::GET, url, Bytes::new()).await?;
         serde_json::from_slice(&body).map_err(|e| HttpError::Response {
             url: url.to_string(),
             reason: format!("invalid JSON: {e}"),
@@ -139,12 +139,7 @@ impl HttpClient {
         self.limited(url, fetch).await
     }
 
-    async fn exchange(
-        &self,
-        method: Method,
-        url: &str,
-        body: Bytes,
-    ) -> Result<(Bytes, u16), HttpError> {
+    async fn exchange(&self, method: Method, url: &str, body: Bytes) -> Result<Bytes, HttpError> {
         let uri = parse_url(url)?;
         let exchange = async {
             let response = self.send(method, uri, body, url).await?;
@@ -153,8 +148,7 @@ impl HttpClient {
             if !(200..300).contains(&status) {
                 return Err(status_error(url, status, body));
             }
-            let body = body.map_err(|e| response_error(url, &e))?.to_bytes();
-            Ok((body, status))
+            Ok(body.map_err(|e| response_error(url, &e))?.to_bytes())
         };
         self.limited(url, exchange).await
     }
