@@ -36,6 +36,9 @@ enum Command {
     Simulate(cmd::plan::SimulateArgs),
     /// Write a seeded request trace (`app, arrival_min, lifetime_min` lines).
     Requests(cmd::plan::RequestsArgs),
+    /// Reference workloads: ABR video with QoE, IoT analytics with QoS, bandwidth traces.
+    #[command(subcommand)]
+    Workload(cmd::workload::WorkloadCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -57,6 +60,7 @@ fn main() -> std::process::ExitCode {
         Command::Allocate(args) => cmd::plan::allocate(args),
         Command::Simulate(args) => cmd::plan::simulate(args),
         Command::Requests(args) => cmd::plan::requests(args),
+        Command::Workload(command) => cmd::workload::run(command),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

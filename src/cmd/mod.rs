@@ -7,3 +7,4 @@ pub mod plan;
 pub mod predict;
 pub mod report;
 pub mod train;
+pub mod workload;

@@ -1,0 +1,90 @@
+//! `qoelab workload …` refuses bad input with a message that names the value.
+
+use std::process::Command;
+
+/// Runs qoelab with `args`; returns (success, stdout, stderr).
+fn qoelab(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_qoelab"))
+        .args(args)
+        .output()
+        .expect("run qoelab");
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+/// A loopback port that was free a moment ago (bound, read, closed).
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("qoelab-cli-{name}-{}", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn bad_inputs_are_refused_by_name() {
+    let port = closed_port().to_string();
+    let server = format!("http://127.0.0.1:{port}");
+    let sink = format!("127.0.0.1:{port}");
+    let trace = temp_file("trace", "0 5\n# ok so far\n10 fast\n");
+    let play = |abr| {
+        vec![
+            "workload", "video", "play", "--server", &server, "--abr", abr,
+        ]
+    };
+    let iot = |analytic| {
+        vec![
+            "workload",
+            "iot",
+            "run",
+            "--sink",
+            &sink,
+            "--analytic",
+            analytic,
+        ]
+    };
+    let cases = [
+        (
+            play("pensieve"),
+            "unknown ABR algorithm 'pensieve'".to_string(),
+        ),
+        (play("mpc"), format!("cannot reach {server}/manifest.json")),
+        (iot("object-detection:1.5"), "K = 1.5".into()),
+        (
+            iot("object-detection:0.5"),
+            format!("cannot reach the sink at {sink}"),
+        ),
+        (
+            vec!["workload", "trace", "check", trace.to_str().unwrap()],
+            "trace line 3 '10 fast': the rate 'fast'".into(),
+        ),
+        (
+            vec!["workload", "video", "serve", "--ladder", "750kbit,300kbit"],
+            "ladder [750000, 300000] bit/s".into(),
+        ),
+    ];
+    for (args, needle) in cases {
+        let (ok, _, stderr) = qoelab(&args);
+        assert!(!ok && stderr.contains(&needle), "qoelab {args:?}: {stderr}");
+    }
+    std::fs::remove_file(&trace).unwrap();
+}
+
+#[test]
+fn generated_traces_pass_the_check() {
+    let generate = [
+        "workload", "trace", "generate", "--shape", "on-off", "--seed", "4",
+    ];
+    let (ok, text, stderr) = qoelab(&generate);
+    assert!(ok, "{stderr}");
+    let trace = temp_file("onoff", &text);
+    let (ok, summary, stderr) = qoelab(&["workload", "trace", "check", trace.to_str().unwrap()]);
+    assert!(
+        ok && summary.contains("rate 0bit to 5mbit"),
+        "{summary} {stderr}"
+    );
+    std::fs::remove_file(&trace).unwrap();
+}
