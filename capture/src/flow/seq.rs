@@ -1,0 +1,325 @@
+//! TCP sequence-space bookkeeping of one direction, in bounded memory: which payload bytes are
+//! new, retransmitted or fill a hole (out of sequence), and RTT samples by data→ACK matching
+//! with Karn's rule.
+//!
+//! Sequence numbers wrap; every comparison here is modulo 2³².
+
+/// `a` before `b` in sequence space.
+#[inline]
+pub(crate) fn seq_lt(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) < 0
+}
+
+/// `a` at or before `b` in sequence space.
+#[inline]
+pub(crate) fn seq_le(a: u32, b: u32) -> bool {
+    !seq_lt(b, a)
+}
+
+/// The most gaps ("holes") below the highest sequence number remembered per direction. When
+/// more open, the oldest is forgotten: its bytes then count as retransmitted, not out of
+/// sequence, if they show up later.
+pub const MAX_HOLES: usize = 4;
+
+/// How one segment's payload relates to what was seen before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct SegmentClass {
+    /// Bytes seen for the first time.
+    pub new_bytes: u32,
+    /// Bytes seen before.
+    pub retx_bytes: u32,
+    /// Whether the segment filled (part of) a hole below the highest byte seen.
+    pub out_of_sequence: bool,
+    /// Whether it extended the highest byte seen.
+    pub advanced: bool,
+}
+
+/// Which payload bytes of one direction have been seen: everything below `high` except the
+/// holes.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SeqSpace {
+    init: bool,
+    n_holes: u8,
+    /// One past the highest sequence number seen.
+    high: u32,
+    /// Gaps `[start, end)` below `high`, in ascending order.
+    holes: [(u32, u32); MAX_HOLES],
+}
+
+impl SeqSpace {
+    /// Starts the space at `next` (ISN + 1 after a SYN) if nothing was seen yet.
+    pub fn start(&mut self, next: u32) {
+        if !self.init {
+            self.init = true;
+            self.high = next;
+        }
+    }
+
+    /// One past the highest sequence number seen, if any.
+    pub fn high(&self) -> Option<u32> {
+        self.init.then_some(self.high)
+    }
+
+    /// Classifies the payload `[seq, seq + len)`, `len > 0`, and records it as seen.
+    pub fn segment(&mut self, seq: u32, len: u32) -> SegmentClass {
+        self.start(seq);
+        let end = seq.wrapping_add(len);
+        if seq_le(self.high, seq) {
+            if seq != self.high {
+                self.add_hole(self.high, seq);
+            }
+            self.high = end;
+            return SegmentClass {
+                new_bytes: len,
+                advanced: true,
+                ..SegmentClass::default()
+            };
+        }
+        let below_end = if seq_lt(end, self.high) {
+            end
+        } else {
+            self.high
+        };
+        let filled = self.fill(seq, below_end);
+        let below = below_end.wrapping_sub(seq);
+        let above = end.wrapping_sub(below_end);
+        if above > 0 {
+            self.high = end;
+        }
+        SegmentClass {
+            new_bytes: filled + above,
+            retx_bytes: below - filled,
+            out_of_sequence: filled > 0,
+            advanced: above > 0,
+        }
+    }
+
+    fn add_hole(&mut self, start: u32, end: u32) {
+        if usize::from(self.n_holes) == MAX_HOLES {
+            self.holes.copy_within(1.., 0);
+            self.n_holes -= 1;
+        }
+        self.holes[usize::from(self.n_holes)] = (start, end);
+        self.n_holes += 1;
+    }
+
+    /// Removes `[start, end)` from the holes; returns how many of its bytes were in holes.
+    fn fill(&mut self, start: u32, end: u32) -> u32 {
+        let mut filled = 0;
+        let mut kept = [(0u32, 0u32); MAX_HOLES];
+        let mut n = 0;
+        for &(hs, he) in &self.holes[..usize::from(self.n_holes)] {
+            let lo = if seq_lt(hs, start) { start } else { hs };
+            let hi = if seq_lt(end, he) { end } else { he };
+            if !seq_lt(lo, hi) {
+                kept[n] = (hs, he);
+                n += 1;
+                continue;
+            }
+            filled += hi.wrapping_sub(lo);
+            // What is left of the hole: below and above the filled part (the upper piece is
+            // dropped if no slot is free).
+            for piece in [(hs, lo), (hi, he)] {
+                if seq_lt(piece.0, piece.1) && n < MAX_HOLES {
+                    kept[n] = piece;
+                    n += 1;
+                }
+            }
+        }
+        self.holes = kept;
+        self.n_holes = n as u8;
+        filled
+    }
+}
+
+/// Segments remembered per direction for RTT matching. When full, new segments are not
+/// sampled until ACKs free a slot.
+pub const RTT_RING: usize = 16;
+
+/// Round-trip-time samples of one direction's data: the time from a segment to the ACK
+/// (from the other side) that acknowledges exactly its last byte. Segments that were
+/// retransmitted give no sample (Karn's rule).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RttMatcher {
+    head: u8,
+    len: u8,
+    /// Bit per slot: the segment was (partly) retransmitted.
+    ambiguous: u16,
+    /// Sequence number one past each remembered segment.
+    ends: [u32; RTT_RING],
+    /// When each was sent, µs since the flow's first packet (wrapping).
+    sent_us: [u32; RTT_RING],
+    /// Samples taken.
+    pub samples: u32,
+    /// Smallest sample, µs.
+    pub min_us: u32,
+    /// Largest sample, µs.
+    pub max_us: u32,
+    /// Sum of samples, µs.
+    pub sum_us: u64,
+    /// Sum of squared samples, µs².
+    pub sum_sq_us: f64,
+}
+
+const _: () = assert!(RTT_RING <= 16, "the ambiguity mask has 16 bits");
+
+impl RttMatcher {
+    /// Remembers a segment that advanced the sequence space to `end`.
+    pub fn sent(&mut self, end: u32, now_us: u32) {
+        if usize::from(self.len) == RTT_RING {
+            return;
+        }
+        let slot = (usize::from(self.head) + usize::from(self.len)) % RTT_RING;
+        self.ends[slot] = end;
+        self.sent_us[slot] = now_us;
+        self.ambiguous &= !(1 << slot);
+        self.len += 1;
+    }
+
+    /// Marks remembered segments that end inside the retransmitted range `(start, end]`.
+    pub fn retransmitted(&mut self, start: u32, end: u32) {
+        for i in 0..usize::from(self.len) {
+            let slot = (usize::from(self.head) + i) % RTT_RING;
+            let e = self.ends[slot];
+            if seq_lt(start, e) && seq_le(e, end) {
+                self.ambiguous |= 1 << slot;
+            }
+        }
+    }
+
+    /// Handles a cumulative ACK of `ack`: forgets the segments it covers and takes a sample
+    /// from the one it acknowledges exactly, if that one was not retransmitted.
+    pub fn acked(&mut self, ack: u32, now_us: u32) {
+        while self.len > 0 {
+            let slot = usize::from(self.head);
+            let end = self.ends[slot];
+            if !seq_le(end, ack) {
+                break;
+            }
+            if end == ack && self.ambiguous & (1 << slot) == 0 {
+                self.sample(now_us.wrapping_sub(self.sent_us[slot]));
+            }
+            self.head = ((slot + 1) % RTT_RING) as u8;
+            self.len -= 1;
+        }
+    }
+
+    fn sample(&mut self, rtt_us: u32) {
+        if self.samples == 0 || rtt_us < self.min_us {
+            self.min_us = rtt_us;
+        }
+        self.max_us = self.max_us.max(rtt_us);
+        self.samples += 1;
+        self.sum_us += u64::from(rtt_us);
+        self.sum_sq_us += f64::from(rtt_us) * f64::from(rtt_us);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comparisons_wrap() {
+        assert!(seq_lt(u32::MAX - 5, 3));
+        assert!(!seq_lt(3, u32::MAX - 5));
+        assert!(seq_le(7, 7));
+    }
+
+    #[test]
+    fn in_order_data_is_new() {
+        let mut s = SeqSpace::default();
+        s.start(1001);
+        let c = s.segment(1001, 100);
+        assert_eq!((c.new_bytes, c.retx_bytes, c.out_of_sequence), (100, 0, false));
+        assert_eq!(s.high(), Some(1101));
+    }
+
+    #[test]
+    fn a_resent_segment_is_retransmitted() {
+        let mut s = SeqSpace::default();
+        s.segment(0, 100);
+        s.segment(100, 100);
+        let c = s.segment(0, 100);
+        assert_eq!((c.new_bytes, c.retx_bytes, c.out_of_sequence), (0, 100, false));
+    }
+
+    #[test]
+    fn filling_a_hole_is_out_of_sequence_not_retransmitted() {
+        let mut s = SeqSpace::default();
+        s.segment(0, 100);
+        s.segment(200, 100); // 100..200 lost before the capture point
+        let c = s.segment(100, 100);
+        assert_eq!((c.new_bytes, c.retx_bytes, c.out_of_sequence), (100, 0, true));
+        // Sent again: now it is a retransmission.
+        let c = s.segment(100, 100);
+        assert_eq!((c.new_bytes, c.retx_bytes), (0, 100));
+    }
+
+    #[test]
+    fn partial_fill_and_overlap_are_split() {
+        let mut s = SeqSpace::default();
+        s.segment(0, 100);
+        s.segment(300, 100); // hole 100..300
+        let c = s.segment(50, 100); // 50..100 seen, 100..150 fills
+        assert_eq!((c.new_bytes, c.retx_bytes, c.out_of_sequence), (50, 50, true));
+        let c = s.segment(250, 200); // 250..300 fills, 300..400 seen, 400..450 new
+        assert_eq!((c.new_bytes, c.retx_bytes, c.advanced), (100, 100, true));
+        let c = s.segment(150, 100); // the middle of the old hole
+        assert_eq!((c.new_bytes, c.retx_bytes), (100, 0));
+    }
+
+    #[test]
+    fn holes_beyond_the_limit_forget_the_oldest() {
+        let mut s = SeqSpace::default();
+        s.segment(0, 10);
+        for i in 1..=MAX_HOLES as u32 + 1 {
+            s.segment(i * 20, 10); // hole (i*20-10 .. i*20)
+        }
+        assert_eq!(s.segment(10, 10).retx_bytes, 10, "oldest hole forgotten");
+        assert_eq!(s.segment(30, 10).new_bytes, 10, "next hole remembered");
+    }
+
+    #[test]
+    fn sequence_numbers_wrap() {
+        let mut s = SeqSpace::default();
+        s.segment(u32::MAX - 49, 100);
+        assert_eq!(s.high(), Some(50));
+        assert_eq!(s.segment(u32::MAX - 49, 100).retx_bytes, 100);
+    }
+
+    #[test]
+    fn exact_acks_give_samples() {
+        let mut r = RttMatcher::default();
+        r.sent(100, 0);
+        r.sent(200, 10);
+        r.acked(200, 1010); // delayed ACK for both: sample from the second
+        assert_eq!((r.samples, r.min_us, r.max_us), (1, 1000, 1000));
+        r.sent(300, 2000);
+        r.acked(250, 2500); // not exact
+        r.acked(300, 2600);
+        assert_eq!((r.samples, r.max_us, r.sum_us), (2, 1000, 1600));
+    }
+
+    #[test]
+    fn karns_rule_skips_retransmitted_segments() {
+        let mut r = RttMatcher::default();
+        r.sent(100, 0);
+        r.retransmitted(0, 100);
+        r.acked(100, 5000);
+        assert_eq!(r.samples, 0);
+    }
+
+    #[test]
+    fn a_full_ring_skips_new_segments() {
+        let mut r = RttMatcher::default();
+        for i in 0..=RTT_RING as u32 {
+            r.sent((i + 1) * 100, i);
+        }
+        r.acked((RTT_RING as u32 + 1) * 100, 1000);
+        assert_eq!(r.samples, 0, "the last segment was not remembered");
+        r.sent(5000, 2000);
+        r.acked(5000, 2100);
+        assert_eq!((r.samples, r.min_us), (1, 100));
+    }
+}
