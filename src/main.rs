@@ -18,6 +18,10 @@ enum Command {
     /// Network-namespace testbeds: client ↔ router ↔ server.
     #[command(subcommand)]
     Lab(cmd::lab::LabCommand),
+    /// Flow statistics (tstat-class) of pcap/pcapng files, as CSV or JSONL.
+    Flows(cmd::flows::FlowsArgs),
+    /// Live flow statistics from an interface, also inside a lab's namespace.
+    Capture(cmd::capture::CaptureArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -31,6 +35,8 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Lab(command) => cmd::lab::run(command),
+        Command::Flows(args) => cmd::flows::run(args),
+        Command::Capture(args) => cmd::capture::run(args),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

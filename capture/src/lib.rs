@@ -63,16 +63,17 @@ pub fn analyze_file(
 ) -> Result<(CaptureOutput, Option<FileError>), FileError> {
     let file = CaptureFile::open(path)?;
     let mut analyzer = Analyzer::new(config);
-    let damage = feed(&file, &mut analyzer, |_| {});
+    let damage = feed(&file, &mut analyzer, |_, _| {});
     Ok((analyzer.finish(), damage))
 }
 
 /// Feeds every frame of `file` to `analyzer`; `progress` is called with the bytes consumed
-/// every 64 Ki frames. Returns the error that ended the file early, if any.
+/// and the analyzer every 64 Ki frames and at the end (to show progress and to take finished
+/// flows). Returns the error that ended the file early, if any.
 pub fn feed(
     file: &CaptureFile,
     analyzer: &mut Analyzer,
-    mut progress: impl FnMut(u64),
+    mut progress: impl FnMut(u64, &mut Analyzer),
 ) -> Option<FileError> {
     let mut frames = file.frames();
     let mut n: u32 = 0;
@@ -82,13 +83,16 @@ pub fn feed(
                 Some(link) => analyzer.frame(link, f.ts_ns, f.wire_len, f.data),
                 None => analyzer.unsupported_frame(f.wire_len),
             },
-            Err(err) => return Some(err),
+            Err(err) => {
+                progress(frames.offset(), analyzer);
+                return Some(err);
+            }
         }
         n = n.wrapping_add(1);
         if n % 65_536 == 0 {
-            progress(frames.offset());
+            progress(frames.offset(), analyzer);
         }
     }
-    progress(frames.offset());
+    progress(frames.offset(), analyzer);
     None
 }

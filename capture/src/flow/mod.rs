@@ -261,6 +261,7 @@ mod tests {
     #[test]
     fn per_flow_state_stays_within_one_kilobyte() {
         let entry = std::mem::size_of::<FlowKey>() + std::mem::size_of::<Flow>();
+        eprintln!("flow entry {entry} bytes");
         assert!(entry <= 1024, "key + flow state is {entry} bytes");
     }
 }

@@ -18,8 +18,9 @@ pub(crate) fn seq_le(a: u32, b: u32) -> bool {
 
 /// The most gaps ("holes") below the highest sequence number remembered per direction. When
 /// more open, the oldest is forgotten: its bytes then count as retransmitted, not out of
-/// sequence, if they show up later.
-pub const MAX_HOLES: usize = 4;
+/// sequence, if they show up later. Holes exist only after losses upstream of the capture
+/// point; each takes 8 bytes of heap while open.
+pub const MAX_HOLES: usize = 64;
 
 /// How one segment's payload relates to what was seen before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -39,11 +40,10 @@ pub(crate) struct SegmentClass {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SeqSpace {
     init: bool,
-    n_holes: u8,
     /// One past the highest sequence number seen.
     high: u32,
-    /// Gaps `[start, end)` below `high`, in ascending order.
-    holes: [(u32, u32); MAX_HOLES],
+    /// Gaps `[start, end)` below `high`, in ascending order; no allocation while empty.
+    holes: Vec<(u32, u32)>,
 }
 
 impl SeqSpace {
@@ -95,46 +95,42 @@ impl SeqSpace {
     }
 
     fn add_hole(&mut self, start: u32, end: u32) {
-        if usize::from(self.n_holes) == MAX_HOLES {
-            self.holes.copy_within(1.., 0);
-            self.n_holes -= 1;
+        if self.holes.len() == MAX_HOLES {
+            self.holes.remove(0);
         }
-        self.holes[usize::from(self.n_holes)] = (start, end);
-        self.n_holes += 1;
+        self.holes.push((start, end));
     }
 
     /// Removes `[start, end)` from the holes; returns how many of its bytes were in holes.
     fn fill(&mut self, start: u32, end: u32) -> u32 {
+        if self.holes.is_empty() {
+            return 0;
+        }
         let mut filled = 0;
-        let mut kept = [(0u32, 0u32); MAX_HOLES];
-        let mut n = 0;
-        for &(hs, he) in &self.holes[..usize::from(self.n_holes)] {
+        let mut kept = Vec::with_capacity(self.holes.len() + 1);
+        for &(hs, he) in &self.holes {
             let lo = if seq_lt(hs, start) { start } else { hs };
             let hi = if seq_lt(end, he) { end } else { he };
             if !seq_lt(lo, hi) {
-                kept[n] = (hs, he);
-                n += 1;
+                kept.push((hs, he));
                 continue;
             }
             filled += hi.wrapping_sub(lo);
-            // What is left of the hole: below and above the filled part (the upper piece is
-            // dropped if no slot is free).
-            for piece in [(hs, lo), (hi, he)] {
-                if seq_lt(piece.0, piece.1) && n < MAX_HOLES {
-                    kept[n] = piece;
-                    n += 1;
-                }
-            }
+            // What is left of the hole, below and above the filled part.
+            kept.extend([(hs, lo), (hi, he)].into_iter().filter(|p| seq_lt(p.0, p.1)));
         }
-        self.holes = kept;
-        self.n_holes = n as u8;
+        if kept.len() > MAX_HOLES {
+            kept.drain(..kept.len() - MAX_HOLES);
+        }
+        // Free the memory once every hole is filled.
+        self.holes = if kept.is_empty() { Vec::new() } else { kept };
         filled
     }
 }
 
 /// Segments remembered per direction for RTT matching. When full, new segments are not
 /// sampled until ACKs free a slot.
-pub const RTT_RING: usize = 16;
+pub const RTT_RING: usize = 12;
 
 /// Round-trip-time samples of one direction's data: the time from a segment to the ACK
 /// (from the other side) that acknowledges exactly its last byte. Segments that were
