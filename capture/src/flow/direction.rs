@@ -265,6 +265,9 @@ impl Direction {
         if class.out_of_sequence {
             self.ooo_pkts += 1;
         }
+        if class.retx_bytes > 0 || class.out_of_sequence {
+            self.rtt.repaired(seq, end, now_us);
+        }
         if class.advanced {
             self.rtt.sent(end, now_us);
         }

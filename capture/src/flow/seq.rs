@@ -134,13 +134,17 @@ pub const RTT_RING: usize = 12;
 
 /// Round-trip-time samples of one direction's data: the time from a segment to the ACK
 /// (from the other side) that acknowledges exactly its last byte. Segments that were
-/// retransmitted give no sample (Karn's rule).
+/// retransmitted give no sample (Karn's rule), and neither does an ACK that also covers a
+/// repair (a retransmission or gap fill) sent after the segment: such an ACK was released
+/// by the repair, so its delay is recovery time, not round-trip time.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RttMatcher {
     head: u8,
     len: u8,
     /// Bit per slot: the segment was (partly) retransmitted.
     ambiguous: u16,
+    /// A repair was sent and not yet acknowledged: its lowest start, highest end, last time.
+    repair: Option<(u32, u32, u32)>,
     /// Sequence number one past each remembered segment.
     ends: [u32; RTT_RING],
     /// When each was sent, µs since the flow's first packet (wrapping).
@@ -183,20 +187,41 @@ impl RttMatcher {
         }
     }
 
+    /// Remembers a repair: payload `[start, end)` sent again or into a gap at `now_us`.
+    pub fn repaired(&mut self, start: u32, end: u32, now_us: u32) {
+        self.repair = Some(match self.repair {
+            None => (start, end, now_us),
+            Some((s, e, _)) => (
+                if seq_lt(start, s) { start } else { s },
+                if seq_lt(e, end) { end } else { e },
+                now_us,
+            ),
+        });
+    }
+
     /// Handles a cumulative ACK of `ack`: forgets the segments it covers and takes a sample
     /// from the one it acknowledges exactly, if that one was not retransmitted.
     pub fn acked(&mut self, ack: u32, now_us: u32) {
+        let repair = self.repair.filter(|&(start, _, _)| seq_lt(start, ack));
         while self.len > 0 {
             let slot = usize::from(self.head);
             let end = self.ends[slot];
             if !seq_le(end, ack) {
                 break;
             }
-            if end == ack && self.ambiguous & (1 << slot) == 0 {
-                self.sample(now_us.wrapping_sub(self.sent_us[slot]));
+            let sent = self.sent_us[slot];
+            let released_by_repair =
+                repair.is_some_and(|(_, _, at)| (at.wrapping_sub(sent) as i32) > 0);
+            if end == ack && self.ambiguous & (1 << slot) == 0 && !released_by_repair {
+                self.sample(now_us.wrapping_sub(sent));
             }
             self.head = ((slot + 1) % RTT_RING) as u8;
             self.len -= 1;
+        }
+        if let Some((_, end, _)) = repair
+            && seq_le(end, ack)
+        {
+            self.repair = None;
         }
     }
 
@@ -304,6 +329,19 @@ mod tests {
         r.retransmitted(0, 100);
         r.acked(100, 5000);
         assert_eq!(r.samples, 0);
+    }
+
+    #[test]
+    fn an_ack_released_by_a_later_repair_gives_no_sample() {
+        let mut r = RttMatcher::default();
+        r.sent(100, 0);
+        r.sent(300, 10); // 100..200 lost downstream
+        r.repaired(100, 200, 500);
+        r.acked(300, 510); // exact for the segment sent at 10, but released by the repair
+        assert_eq!(r.samples, 0);
+        r.sent(400, 600);
+        r.acked(400, 650);
+        assert_eq!((r.samples, r.min_us), (1, 50), "repair acknowledged: sampling resumes");
     }
 
     #[test]
