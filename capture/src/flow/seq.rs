@@ -4,6 +4,8 @@
 //!
 //! Sequence numbers wrap; every comparison here is modulo 2³².
 
+use std::collections::VecDeque;
+
 /// `a` before `b` in sequence space.
 #[inline]
 pub(crate) fn seq_lt(a: u32, b: u32) -> bool {
@@ -128,27 +130,38 @@ impl SeqSpace {
     }
 }
 
-/// Segments remembered per direction for RTT matching. When full, new segments are not
-/// sampled until ACKs free a slot.
-pub const RTT_RING: usize = 12;
+/// Most segments remembered per direction for RTT matching (8 bytes each, on the heap, only
+/// while unacknowledged). With more in flight, only every n-th new segment is remembered from
+/// then on, n doubling each time the limit is hit and never shrinking: which segments are
+/// sampled must not depend on how full the path is at the moment, or the samples would miss
+/// exactly the segments that waited longest in queues.
+pub const MAX_PENDING: usize = 256;
+
+const MAX_STRIDE: u8 = 64;
+
+/// A remembered segment: one past its last byte, and when it was sent (µs since the flow's
+/// first packet, wrapping).
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    end: u32,
+    sent_us: u32,
+}
 
 /// Round-trip-time samples of one direction's data: the time from a segment to the ACK
 /// (from the other side) that acknowledges exactly its last byte. Segments that were
 /// retransmitted give no sample (Karn's rule), and neither does an ACK that also covers a
 /// repair (a retransmission or gap fill) sent after the segment: such an ACK was released
-/// by the repair, so its delay is recovery time, not round-trip time.
+/// by the repair, so its delay is recovery time, not round-trip time (tcptrace's rule too).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RttMatcher {
-    head: u8,
-    len: u8,
-    /// Bit per slot: the segment was (partly) retransmitted.
-    ambiguous: u16,
+    /// Unacknowledged segments in sequence (= sending) order.
+    pending: VecDeque<Pending>,
+    /// Remember every `stride`-th new segment (0 is read as 1).
+    stride: u8,
+    /// New segments since the last one remembered.
+    skipped: u8,
     /// A repair was sent and not yet acknowledged: its lowest start, highest end, last time.
     repair: Option<(u32, u32, u32)>,
-    /// Sequence number one past each remembered segment.
-    ends: [u32; RTT_RING],
-    /// When each was sent, µs since the flow's first packet (wrapping).
-    sent_us: [u32; RTT_RING],
     /// Samples taken.
     pub samples: u32,
     /// Smallest sample, µs.
@@ -161,30 +174,27 @@ pub(crate) struct RttMatcher {
     pub sum_sq_us: f64,
 }
 
-const _: () = assert!(RTT_RING <= 16, "the ambiguity mask has 16 bits");
-
 impl RttMatcher {
     /// Remembers a segment that advanced the sequence space to `end`.
     pub fn sent(&mut self, end: u32, now_us: u32) {
-        if usize::from(self.len) == RTT_RING {
+        let stride = self.stride.max(1);
+        self.skipped = self.skipped.saturating_add(1);
+        if self.skipped < stride {
             return;
         }
-        let slot = (usize::from(self.head) + usize::from(self.len)) % RTT_RING;
-        self.ends[slot] = end;
-        self.sent_us[slot] = now_us;
-        self.ambiguous &= !(1 << slot);
-        self.len += 1;
+        self.skipped = 0;
+        if self.pending.len() == MAX_PENDING {
+            self.stride = (stride * 2).min(MAX_STRIDE);
+            return;
+        }
+        self.pending.push_back(Pending { end, sent_us: now_us });
     }
 
-    /// Marks remembered segments that end inside the retransmitted range `(start, end]`.
+    /// Forgets remembered segments that end inside the retransmitted range `(start, end]`:
+    /// their ACK would be ambiguous.
     pub fn retransmitted(&mut self, start: u32, end: u32) {
-        for i in 0..usize::from(self.len) {
-            let slot = (usize::from(self.head) + i) % RTT_RING;
-            let e = self.ends[slot];
-            if seq_lt(start, e) && seq_le(e, end) {
-                self.ambiguous |= 1 << slot;
-            }
-        }
+        self.pending
+            .retain(|p| !(seq_lt(start, p.end) && seq_le(p.end, end)));
     }
 
     /// Remembers a repair: payload `[start, end)` sent again or into a gap at `now_us`.
@@ -200,23 +210,23 @@ impl RttMatcher {
     }
 
     /// Handles a cumulative ACK of `ack`: forgets the segments it covers and takes a sample
-    /// from the one it acknowledges exactly, if that one was not retransmitted.
+    /// from the one it acknowledges exactly, unless a repair it covers was sent later.
     pub fn acked(&mut self, ack: u32, now_us: u32) {
         let repair = self.repair.filter(|&(start, _, _)| seq_lt(start, ack));
-        while self.len > 0 {
-            let slot = usize::from(self.head);
-            let end = self.ends[slot];
-            if !seq_le(end, ack) {
+        while let Some(&p) = self.pending.front() {
+            if !seq_le(p.end, ack) {
                 break;
             }
-            let sent = self.sent_us[slot];
+            self.pending.pop_front();
             let released_by_repair =
-                repair.is_some_and(|(_, _, at)| (at.wrapping_sub(sent) as i32) > 0);
-            if end == ack && self.ambiguous & (1 << slot) == 0 && !released_by_repair {
-                self.sample(now_us.wrapping_sub(sent));
+                repair.is_some_and(|(_, _, at)| (at.wrapping_sub(p.sent_us) as i32) > 0);
+            if p.end == ack && !released_by_repair {
+                self.sample(now_us.wrapping_sub(p.sent_us));
             }
-            self.head = ((slot + 1) % RTT_RING) as u8;
-            self.len -= 1;
+        }
+        if self.pending.is_empty() {
+            // Give the memory back while nothing is in flight.
+            self.pending = VecDeque::new();
         }
         if let Some((_, end, _)) = repair
             && seq_le(end, ack)
@@ -345,15 +355,19 @@ mod tests {
     }
 
     #[test]
-    fn a_full_ring_skips_new_segments() {
+    fn past_the_limit_every_second_segment_is_remembered() {
         let mut r = RttMatcher::default();
-        for i in 0..=RTT_RING as u32 {
+        for i in 0..=MAX_PENDING as u32 {
             r.sent((i + 1) * 100, i);
         }
-        r.acked((RTT_RING as u32 + 1) * 100, 1000);
+        r.acked((MAX_PENDING as u32 + 1) * 100, 1000);
         assert_eq!(r.samples, 0, "the last segment was not remembered");
-        r.sent(5000, 2000);
-        r.acked(5000, 2100);
+        assert!(r.pending.capacity() == 0, "memory given back");
+        r.sent(50_000, 2000);
+        r.sent(50_100, 2010);
+        r.acked(50_000, 2100);
+        assert_eq!(r.samples, 0, "50000 was skipped");
+        r.acked(50_100, 2110);
         assert_eq!((r.samples, r.min_us), (1, 100));
     }
 }
