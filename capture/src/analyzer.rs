@@ -100,14 +100,51 @@ pub struct CaptureOutput {
     pub series: Vec<SeriesRow>,
 }
 
+/// One packet on its way into a flow.
+struct Seen<'a> {
+    p: &'a decode::Packet,
+    from_a: bool,
+    ts_ns: u64,
+    wire_len: u32,
+    /// Its series bin, when series are on.
+    bin: Option<u32>,
+}
+
+/// What the engine tracks besides the flows themselves.
+#[derive(Debug, Default)]
+struct Tracking {
+    /// Flows closed by FIN/RST, in order of closing, to be written after the linger time.
+    closing: VecDeque<(FlowKey, u64)>,
+    /// Bins of the whole capture, dense from the first bin.
+    capture_bins: Vec<Bin>,
+}
+
+impl Tracking {
+    /// Counts a packet into `flow`, its series bin and the capture's.
+    fn count(&mut self, flow: &mut Flow, key: FlowKey, seen: &Seen) {
+        let was_closed = flow.is_closed();
+        let (dir, retransmitted) = flow.packet(seen.p, seen.from_a, seen.ts_ns, seen.wire_len);
+        if let Some(index) = seen.bin {
+            flow.bin(index, dir, seen.p.ip_len, retransmitted);
+            let i = index as usize;
+            if self.capture_bins.len() <= i {
+                self.capture_bins.resize_with(i + 1, Bin::default);
+            }
+            self.capture_bins[i].add(dir, seen.p.ip_len, retransmitted);
+        }
+        if !was_closed && flow.is_closed() {
+            self.closing.push_back((key, flow.id));
+        }
+    }
+}
+
 /// The flow statistics engine.
 #[derive(Debug)]
 pub struct Analyzer {
     config: AnalyzerConfig,
     bin_ns: Option<u64>,
     flows: FlowMap,
-    /// Flows closed by FIN/RST, in order of closing, to be written after the linger time.
-    closing: VecDeque<(FlowKey, u64)>,
+    track: Tracking,
     next_sweep_ns: u64,
     next_id: u64,
     stats: CaptureStats,
@@ -115,8 +152,6 @@ pub struct Analyzer {
     last_ns: u64,
     /// The first bin number (time / bin size) of the capture.
     first_bin: u64,
-    /// Bins of the whole capture, dense from `first_bin`.
-    capture_bins: Vec<Bin>,
     done: Vec<FlowRecord>,
     done_series: Vec<SeriesRow>,
 }
@@ -130,14 +165,13 @@ impl Analyzer {
                 .map(|b| (b.as_nanos() as u64).max(1_000)),
             config,
             flows: FlowMap::default(),
-            closing: VecDeque::new(),
+            track: Tracking::default(),
             next_sweep_ns: 0,
             next_id: 1,
             stats: CaptureStats::default(),
             first_ns: None,
             last_ns: 0,
             first_bin: 0,
-            capture_bins: Vec::new(),
             done: Vec::new(),
             done_series: Vec::new(),
         }
@@ -226,48 +260,51 @@ impl Analyzer {
             Transport::Other => {}
         }
         let (key, from_a) = FlowKey::of(&p);
-        if let Some(flow) = self.flows.get(&key)
-            && flow.reopened_by(&p)
-        {
+        let bin = self
+            .bin_ns
+            .map(|bin_ns| (ts_ns / bin_ns).saturating_sub(self.first_bin) as u32);
+        let seen = Seen {
+            p: &p,
+            from_a,
+            ts_ns,
+            wire_len,
+            bin,
+        };
+        // The common case, one lookup: a packet of a flow already tracked.
+        let reopened = match self.flows.get_mut(&key) {
+            Some(flow) if !flow.reopened_by(&p) => {
+                self.track.count(flow, key, &seen);
+                return;
+            }
+            Some(_) => true,
+            None => false,
+        };
+        if reopened {
             self.finish_flow(key, CloseReason::Fin);
         }
-        if !self.flows.contains_key(&key) && self.flows.len() >= self.config.max_flows.max(1) {
+        if self.flows.len() >= self.config.max_flows.max(1) {
             self.evict();
         }
-        let flow = self.flows.entry(key).or_insert_with(|| {
-            self.stats.flows += 1;
-            self.next_id += 1;
-            Flow::new(self.next_id - 1, &p, from_a, ts_ns)
-        });
-        let was_closed = flow.is_closed();
-        let (dir, retransmitted) = flow.packet(&p, from_a, ts_ns, wire_len);
-        if let Some(bin_ns) = self.bin_ns {
-            let index = (ts_ns / bin_ns).saturating_sub(self.first_bin) as u32;
-            flow.bin(index, dir, p.ip_len, retransmitted);
-            let i = index as usize;
-            if self.capture_bins.len() <= i {
-                self.capture_bins.resize_with(i + 1, Bin::default);
-            }
-            self.capture_bins[i].add(dir, p.ip_len, retransmitted);
-        }
-        if !was_closed && flow.is_closed() {
-            self.closing.push_back((key, flow.id));
-        }
+        self.stats.flows += 1;
+        self.next_id += 1;
+        let mut flow = Flow::new(self.next_id - 1, &p, from_a, ts_ns);
+        self.track.count(&mut flow, key, &seen);
+        self.flows.insert(key, flow);
     }
 
     /// Writes out flows whose linger or idle time has passed at `now_ns`. Called for every
     /// frame; live captures also call it when no packet arrives.
     pub fn expire(&mut self, now_ns: u64) {
         let linger = self.config.linger.as_nanos() as u64;
-        while let Some(&(key, id)) = self.closing.front() {
+        while let Some(&(key, id)) = self.track.closing.front() {
             let Some(flow) = self.flows.get(&key).filter(|f| f.id == id) else {
-                self.closing.pop_front();
+                self.track.closing.pop_front();
                 continue;
             };
             if flow.last_ns().saturating_add(linger) > now_ns {
                 break;
             }
-            self.closing.pop_front();
+            self.track.closing.pop_front();
             let reason = if flow.is_closed_by_rst() {
                 CloseReason::Rst
             } else {
@@ -368,7 +405,8 @@ impl Analyzer {
         let Some(bin_ns) = self.bin_ns else {
             return Vec::new();
         };
-        self.capture_bins
+        self.track
+            .capture_bins
             .iter()
             .enumerate()
             .map(|(i, b)| {

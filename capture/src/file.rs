@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use memmap2::Mmap;
+use memmap2::{Advice, Mmap, UncheckedAdvice};
 use pcap_parser::pcapng::{Block, parse_block_be, parse_block_le};
 use pcap_parser::{PcapError, parse_pcap_frame, parse_pcap_frame_be, parse_pcap_header};
 
@@ -130,6 +130,8 @@ impl CaptureFile {
         // SAFETY: the mapping is read-only; a file truncated by another process while we read
         // it would fault, as with any reader of a file being rewritten.
         let map = unsafe { Mmap::map(&file) }.map_err(io)?;
+        // Read-ahead hint only; failure changes nothing.
+        let _ = map.advise(Advice::Sequential);
         let format = detect(path, &map)?;
         Ok(CaptureFile {
             path: path.to_path_buf(),
@@ -160,6 +162,7 @@ impl CaptureFile {
             frames: 0,
             ng: state,
             failed: false,
+            released: 0,
         }
     }
 }
@@ -220,12 +223,33 @@ pub struct Frames<'a> {
     frames: u64,
     ng: Option<NgState>,
     failed: bool,
+    /// Bytes before this offset were handed back with [`Frames::release_read`].
+    released: usize,
 }
 
 impl<'a> Frames<'a> {
     /// Bytes of the file consumed so far (for progress).
     pub fn offset(&self) -> u64 {
         self.offset as u64
+    }
+
+    /// Lets the kernel drop the pages already read from this process's memory (they stay in
+    /// the page cache), so reading a large file does not grow the resident set.
+    pub fn release_read(&mut self) {
+        const PAGE: usize = 4096;
+        let upto = self.offset / PAGE * PAGE;
+        if upto > self.released {
+            // SAFETY: the mapping is shared and read-only: dropped pages are read again from
+            // the file if touched, so frames borrowed from them stay valid.
+            let _ = unsafe {
+                self.file.map.unchecked_advise_range(
+                    UncheckedAdvice::DontNeed,
+                    self.released,
+                    upto - self.released,
+                )
+            };
+            self.released = upto;
+        }
     }
 
     fn truncated(&mut self) -> Option<Result<RawFrame<'a>, FileError>> {

@@ -90,6 +90,7 @@ pub fn feed(
         }
         n = n.wrapping_add(1);
         if n % 65_536 == 0 {
+            frames.release_read();
             progress(frames.offset(), analyzer);
         }
     }
