@@ -31,13 +31,17 @@ cat "$PCAP" > /dev/null # warm the page cache for every tool alike
 # measure NAME CMD...: REPEAT runs; prints "NAME median_wall median_cpu max_rss_kb".
 measure() {
   local name=$1; shift
-  local runs=()
+  : > "$WORK/$name.runs"
   for _ in $(seq "$REPEAT"); do
     /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" "$@" > "$WORK/$name.out" 2> "$WORK/$name.err"
-    runs+=("$(tail -n 1 "$WORK/time")")
+    tail -n 1 "$WORK/time" >> "$WORK/$name.runs"
   done
-  printf '%s\n' "${runs[@]}" | awk -v n="$name" '{w[NR]=$1; c[NR]=$2+$3; if ($4>m) m=$4}
-    END {asort(w); asort(c); i=int((NR+1)/2); print n, w[i], c[i], m}'
+  local mid=$(( (REPEAT + 1) / 2 ))
+  local wall cpu rss
+  wall=$(awk '{print $1}' "$WORK/$name.runs" | sort -g | sed -n "${mid}p")
+  cpu=$(awk '{print $2 + $3}' "$WORK/$name.runs" | sort -g | sed -n "${mid}p")
+  rss=$(awk '{print $4}' "$WORK/$name.runs" | sort -g | tail -n 1)
+  echo "$name $wall $cpu $rss"
 }
 
 echo "== offline: $PACKETS packets, load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"

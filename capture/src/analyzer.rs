@@ -113,8 +113,9 @@ struct Seen<'a> {
 /// What the engine tracks besides the flows themselves.
 #[derive(Debug, Default)]
 struct Tracking {
-    /// Flows closed by FIN/RST, in order of closing, to be written after the linger time.
-    closing: VecDeque<(FlowKey, u64)>,
+    /// Flows closed by FIN/RST (key, flow id, time of its last packet then), in order of
+    /// closing, to be written after the linger time.
+    closing: VecDeque<(FlowKey, u64, u64)>,
     /// Bins of the whole capture, dense from the first bin.
     capture_bins: Vec<Bin>,
 }
@@ -133,7 +134,7 @@ impl Tracking {
             self.capture_bins[i].add(dir, seen.p.ip_len, retransmitted);
         }
         if !was_closed && flow.is_closed() {
-            self.closing.push_back((key, flow.id));
+            self.closing.push_back((key, flow.id, seen.ts_ns));
         }
     }
 }
@@ -296,15 +297,21 @@ impl Analyzer {
     /// frame; live captures also call it when no packet arrives.
     pub fn expire(&mut self, now_ns: u64) {
         let linger = self.config.linger.as_nanos() as u64;
-        while let Some(&(key, id)) = self.track.closing.front() {
-            let Some(flow) = self.flows.get(&key).filter(|f| f.id == id) else {
-                self.track.closing.pop_front();
-                continue;
-            };
-            if flow.last_ns().saturating_add(linger) > now_ns {
+        // Cheap for every packet: the queue's head is checked by time before any lookup.
+        while let Some(&(key, id, last_ns)) = self.track.closing.front() {
+            if last_ns.saturating_add(linger) > now_ns {
                 break;
             }
             self.track.closing.pop_front();
+            let Some(flow) = self.flows.get(&key).filter(|f| f.id == id) else {
+                continue;
+            };
+            if flow.last_ns().saturating_add(linger) > now_ns {
+                // Late packets arrived: wait again from the latest.
+                let last = flow.last_ns();
+                self.track.closing.push_back((key, id, last));
+                continue;
+            }
             let reason = if flow.is_closed_by_rst() {
                 CloseReason::Rst
             } else {
