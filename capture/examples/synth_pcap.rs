@@ -94,8 +94,12 @@ impl<W: Write> Writer<W> {
 
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let path = args.get(1).expect("usage: synth_pcap OUT.pcap [PACKETS] [FLOWS]");
-    let target: u64 = args.get(2).map_or(1_200_000, |a| a.parse().expect("PACKETS"));
+    let path = args
+        .get(1)
+        .expect("usage: synth_pcap OUT.pcap [PACKETS] [FLOWS]");
+    let target: u64 = args
+        .get(2)
+        .map_or(1_200_000, |a| a.parse().expect("PACKETS"));
     let n_flows: usize = args.get(3).map_or(2_000, |a| a.parse().expect("FLOWS"));
     let mut out = BufWriter::with_capacity(1 << 20, File::create(path)?);
     // pcap header: microseconds, little endian, snaplen 65535, Ethernet.
@@ -179,7 +183,16 @@ fn main() -> std::io::Result<()> {
             _ => {
                 w.tcp(c, s, cp, sp, f.seq, f.ack_seq, FIN | ACK, 0)?;
                 w.tcp(s, c, sp, cp, f.ack_seq, f.seq.wrapping_add(1), FIN | ACK, 0)?;
-                w.tcp(c, s, cp, sp, f.seq.wrapping_add(1), f.ack_seq.wrapping_add(1), ACK, 0)?;
+                w.tcp(
+                    c,
+                    s,
+                    cp,
+                    sp,
+                    f.seq.wrapping_add(1),
+                    f.ack_seq.wrapping_add(1),
+                    ACK,
+                    0,
+                )?;
                 flows[i] = new_flow(next_id, &mut rng);
                 next_id += 1;
             }

@@ -161,9 +161,7 @@ impl Analyzer {
     /// An engine with this configuration.
     pub fn new(config: AnalyzerConfig) -> Analyzer {
         Analyzer {
-            bin_ns: config
-                .series_bin
-                .map(|b| (b.as_nanos() as u64).max(1_000)),
+            bin_ns: config.series_bin.map(|b| (b.as_nanos() as u64).max(1_000)),
             config,
             flows: FlowMap::default(),
             track: Tracking::default(),

@@ -206,7 +206,10 @@ impl LiveCapture {
 
     /// Whether the capture has ended by itself (maximum duration reached, or an error).
     pub fn is_finished(&self) -> bool {
-        self.ended.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+        self.ended
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
             || self
                 .thread
                 .lock()
@@ -219,10 +222,10 @@ impl LiveCapture {
     /// `active`), series and counters. After the capture ended, its final output.
     pub fn snapshot(&self) -> Result<CaptureOutput, CaptureError> {
         let (tx, rx) = mpsc::channel();
-        if self.ask(Query::Snapshot(tx)) {
-            if let Ok(out) = rx.recv() {
-                return Ok(out);
-            }
+        if self.ask(Query::Snapshot(tx))
+            && let Ok(out) = rx.recv()
+        {
+            return Ok(out);
         }
         self.outcome()
     }
@@ -230,10 +233,10 @@ impl LiveCapture {
     /// The counters so far (cheap: no records are built).
     pub fn stats(&self) -> Result<CaptureStats, CaptureError> {
         let (tx, rx) = mpsc::channel();
-        if self.ask(Query::Stats(tx)) {
-            if let Ok(stats) = rx.recv() {
-                return Ok(stats);
-            }
+        if self.ask(Query::Stats(tx))
+            && let Ok(stats) = rx.recv()
+        {
+            return Ok(stats);
         }
         self.outcome().map(|o| o.stats)
     }
@@ -256,11 +259,7 @@ impl LiveCapture {
     fn outcome(&self) -> Result<CaptureOutput, CaptureError> {
         let mut ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
         if ended.is_none() {
-            let handle = self
-                .thread
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take();
+            let handle = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
             let outcome = match handle.map(JoinHandle::join) {
                 Some(Ok(outcome)) => outcome,
                 Some(Err(_)) => Err("the capture thread panicked".to_string()),
@@ -282,12 +281,7 @@ impl LiveCapture {
 impl Drop for LiveCapture {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(handle) = self
-            .thread
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
+        if let Some(handle) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = handle.join();
         }
     }
@@ -365,7 +359,10 @@ mod tests {
     fn invalid_fields_are_named_with_the_accepted_form() {
         let mut r = CaptureRequest::new("a-very-long-interface-name");
         let msg = r.validate().unwrap_err().to_string();
-        assert!(msg.contains("interface = 'a-very-long-interface-name'"), "{msg}");
+        assert!(
+            msg.contains("interface = 'a-very-long-interface-name'"),
+            "{msg}"
+        );
         r.interface = "eth0".into();
         r.max_duration_s = 100_000;
         let msg = r.validate().unwrap_err().to_string();
@@ -375,7 +372,12 @@ mod tests {
         );
         r.max_duration_s = 10;
         r.bin_ms = 5;
-        assert!(r.validate().unwrap_err().to_string().contains("bin_ms = '5'"));
+        assert!(
+            r.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("bin_ms = '5'")
+        );
         r.bin_ms = 0;
         r.netns = Some("../etc".into());
         assert!(r.validate().unwrap_err().to_string().contains("netns"));

@@ -6,6 +6,7 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
+use crate::wire::WireError;
 use crate::wire::ethernet::{self, Frame, ethertype};
 use crate::wire::icmp::{self, IcmpMessage};
 use crate::wire::ipv4::Ipv4Packet;
@@ -13,7 +14,6 @@ use crate::wire::ipv6::Ipv6Packet;
 use crate::wire::sll::CookedHeader;
 use crate::wire::tcp::{TcpOptions, TcpSegment};
 use crate::wire::udp::{self, UdpDatagram};
-use crate::wire::WireError;
 
 /// IP protocol numbers.
 pub mod proto {
@@ -293,11 +293,12 @@ fn transport(packet: &mut Packet, buf: &[u8]) -> Result<(), Malformed> {
         _ => return Ok(()),
     };
     // A first fragment carries only part of the payload; its header still counts.
-    packet.payload_len = packet
-        .payload_len
-        .checked_sub(header_len as u32)
-        .ok_or(WireError::Invalid(
-            "transport header longer than the IP payload",
-        ))?;
+    packet.payload_len =
+        packet
+            .payload_len
+            .checked_sub(header_len as u32)
+            .ok_or(WireError::Invalid(
+                "transport header longer than the IP payload",
+            ))?;
     Ok(())
 }

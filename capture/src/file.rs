@@ -59,7 +59,9 @@ pub enum FileError {
         code: i32,
     },
     /// The file ends inside a record.
-    #[error("{path} ends inside a record at byte {offset} (truncated capture); {frames} frames before it were read")]
+    #[error(
+        "{path} ends inside a record at byte {offset} (truncated capture); {frames} frames before it were read"
+    )]
     Truncated {
         /// The file.
         path: PathBuf,

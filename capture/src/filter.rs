@@ -116,10 +116,16 @@ impl fmt::Display for Filter {
         let mut parts: Vec<String> = Vec::new();
         let list = |items: Vec<String>| items.join("|");
         if !self.nets.is_empty() {
-            parts.push(format!("net {}", list(self.nets.iter().map(|n| n.to_string()).collect())));
+            parts.push(format!(
+                "net {}",
+                list(self.nets.iter().map(|n| n.to_string()).collect())
+            ));
         }
         if !self.ports.is_empty() {
-            parts.push(format!("port {}", list(self.ports.iter().map(|p| p.to_string()).collect())));
+            parts.push(format!(
+                "port {}",
+                list(self.ports.iter().map(|p| p.to_string()).collect())
+            ));
         }
         if !self.protocols.is_empty() {
             let protos = self.protocols.iter().map(|p| p.to_string()).collect();
@@ -177,13 +183,22 @@ mod tests {
         };
         assert!(f.matches(&tcp([198, 18, 1, 2], [198, 18, 2, 2], 40000, 443)));
         assert!(f.matches(&tcp([198, 18, 2, 2], [198, 18, 1, 2], 80, 40000)));
-        assert!(!f.matches(&tcp([198, 18, 1, 2], [198, 18, 3, 2], 40000, 443)), "net");
-        assert!(!f.matches(&tcp([198, 18, 1, 2], [198, 18, 2, 2], 40000, 22)), "port");
+        assert!(
+            !f.matches(&tcp([198, 18, 1, 2], [198, 18, 3, 2], 40000, 443)),
+            "net"
+        );
+        assert!(
+            !f.matches(&tcp([198, 18, 1, 2], [198, 18, 2, 2], 40000, 22)),
+            "port"
+        );
         let udp_only = Filter {
             protocols: vec![Protocol::Udp],
             ..Filter::default()
         };
-        assert!(!udp_only.matches(&tcp([1, 1, 1, 1], [2, 2, 2, 2], 1, 2)), "protocol");
+        assert!(
+            !udp_only.matches(&tcp([1, 1, 1, 1], [2, 2, 2, 2], 1, 2)),
+            "protocol"
+        );
     }
 
     #[test]

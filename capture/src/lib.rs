@@ -89,7 +89,7 @@ pub fn feed(
             }
         }
         n = n.wrapping_add(1);
-        if n % 65_536 == 0 {
+        if n.is_multiple_of(65_536) {
             frames.release_read();
             progress(frames.offset(), analyzer);
         }

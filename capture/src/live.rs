@@ -44,7 +44,9 @@ pub enum LiveError {
     #[error("opening a packet socket needs root or CAP_NET_RAW: {0}")]
     Permission(io::Error),
     /// The interface's link layer is not one the decoder handles.
-    #[error("interface '{name}' has hardware type {arphrd}, which is not supported (Ethernet, loopback and raw IP are)")]
+    #[error(
+        "interface '{name}' has hardware type {arphrd}, which is not supported (Ethernet, loopback and raw IP are)"
+    )]
     LinkType {
         /// The interface.
         name: String,
@@ -287,7 +289,14 @@ fn open_here(interface: &str, where_: &str) -> Result<LiveSource, LiveError> {
     }
     // A large buffer absorbs bursts; FORCE needs CAP_NET_ADMIN, the plain one is capped by
     // net.core.rmem_max.
-    if set_int(&fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, RECV_BUFFER_BYTES).is_err() {
+    if set_int(
+        &fd,
+        libc::SOL_SOCKET,
+        libc::SO_RCVBUFFORCE,
+        RECV_BUFFER_BYTES,
+    )
+    .is_err()
+    {
         let _ = set_int(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, RECV_BUFFER_BYTES);
     }
     set_int(&fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1).map_err(os("enable time stamps"))?;
@@ -298,7 +307,9 @@ fn open_here(interface: &str, where_: &str) -> Result<LiveSource, LiveError> {
         drops: 0,
     };
     // Start the drop counter at zero for this capture.
-    source.kernel_drops().map_err(os("read packet statistics"))?;
+    source
+        .kernel_drops()
+        .map_err(os("read packet statistics"))?;
     source.drops = 0;
     Ok(source)
 }

@@ -102,7 +102,8 @@ mod tests {
     #[test]
     fn csv_has_a_header_and_a_line_per_record() {
         let mut w = RecordWriter::<Vec<u8>, SeriesRow>::new(Vec::new(), Format::Csv).unwrap();
-        w.write(&[SeriesRow::default(), SeriesRow::default()]).unwrap();
+        w.write(&[SeriesRow::default(), SeriesRow::default()])
+            .unwrap();
         let text = String::from_utf8(w.finish().unwrap()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3);

@@ -255,7 +255,11 @@ pub fn columns_markdown() -> String {
             "\n## {title}\n\n| column | unit | definition |\n|---|---|---|\n"
         );
         for c in columns {
-            let _ = writeln!(md, "| `{prefix}{}` | {} | {} |", c.name, c.unit, c.definition);
+            let _ = writeln!(
+                md,
+                "| `{prefix}{}` | {} | {} |",
+                c.name, c.unit, c.definition
+            );
         }
     };
     table(&mut md, "Flow columns", "", FlowColumns::COLUMNS);

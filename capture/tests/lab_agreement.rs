@@ -39,7 +39,9 @@ fn output_of(program: &str, args: &[&str]) -> String {
     let out = Command::new(program)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("{program} is needed for this test (apt: tshark tcptrace tcpdump): {e}"));
+        .unwrap_or_else(|e| {
+            panic!("{program} is needed for this test (apt: tshark tcptrace tcpdump): {e}")
+        });
     assert!(
         out.status.success(),
         "{program} {args:?} failed: {}",
@@ -54,14 +56,26 @@ fn tcpdump(lab: &Lab, iface: &str, file: &Path) -> Child {
         .spawn(
             standard::ROUTER,
             Command::new("tcpdump")
-                .args(["-i", iface, "-n", "-U", "--immediate-mode", "-s", "200", "-w"])
+                .args([
+                    "-i",
+                    iface,
+                    "-n",
+                    "-U",
+                    "--immediate-mode",
+                    "-s",
+                    "200",
+                    "-w",
+                ])
                 .arg(file)
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped()),
         )
         .expect("tcpdump starts");
     let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let first = lines.next().expect("tcpdump says something").expect("utf-8");
+    let first = lines
+        .next()
+        .expect("tcpdump says something")
+        .expect("utf-8");
     assert!(first.contains("listening on"), "tcpdump: {first}");
     // Keep draining stderr so tcpdump never blocks on it.
     std::thread::spawn(move || lines.for_each(drop));
@@ -135,13 +149,31 @@ fn tshark(pcap: &Path) -> Tshark {
     // A:port <-> B:port, then "<-" frames bytes unit, "->" frames bytes unit, …
     let client_is_a = words[0].starts_with(&standard::CLIENT_ADDR.to_string());
     let (to_a, to_b): (u64, u64) = (words[3].parse().unwrap(), words[6].parse().unwrap());
-    t.frames = if client_is_a { [to_b, to_a] } else { [to_a, to_b] };
+    t.frames = if client_is_a {
+        [to_b, to_a]
+    } else {
+        [to_a, to_b]
+    };
     let fields = output_of(
         "tshark",
         &[
-            "-r", pcap, "-n", "-Y", &format!("tcp.port == {PORT}"), "-T", "fields", "-e",
-            "ip.src", "-e", "frame.len", "-e", "tcp.analysis.retransmission", "-e",
-            "tcp.analysis.out_of_order", "-e", "tcp.analysis.duplicate_ack",
+            "-r",
+            pcap,
+            "-n",
+            "-Y",
+            &format!("tcp.port == {PORT}"),
+            "-T",
+            "fields",
+            "-e",
+            "ip.src",
+            "-e",
+            "frame.len",
+            "-e",
+            "tcp.analysis.retransmission",
+            "-e",
+            "tcp.analysis.out_of_order",
+            "-e",
+            "tcp.analysis.duplicate_ack",
         ],
     );
     for line in fields.lines() {
@@ -158,14 +190,24 @@ fn tshark(pcap: &Path) -> Tshark {
 /// tcptrace's long output with RTTs (`-l -r -n --csv`) of the transfer's connection, keyed by
 /// column name with `a2b`/`b2a` turned into `c2s`/`s2c`.
 fn tcptrace(pcap: &Path) -> HashMap<String, String> {
-    let text = output_of("tcptrace", &["-l", "-r", "-n", "--csv", pcap.to_str().unwrap()]);
+    let text = output_of(
+        "tcptrace",
+        &["-l", "-r", "-n", "--csv", pcap.to_str().unwrap()],
+    );
     let mut rows = text
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| l.split(',').map(|c| c.trim().to_string()).collect::<Vec<_>>());
+        .map(|l| {
+            l.split(',')
+                .map(|c| c.trim().to_string())
+                .collect::<Vec<_>>()
+        });
     let header = rows.next().expect("a header");
     let row = rows
-        .find(|r| r.get(4).is_some_and(|p| *p == PORT.to_string()) || r.get(5).is_some_and(|p| *p == PORT.to_string()))
+        .find(|r| {
+            r.get(4).is_some_and(|p| *p == PORT.to_string())
+                || r.get(5).is_some_and(|p| *p == PORT.to_string())
+        })
         .expect("the connection");
     let col = |name: &str| header.iter().position(|h| h == name).expect(name);
     let client_is_a = row[col("port_b")] == PORT.to_string();
@@ -207,8 +249,18 @@ fn lossy_transfer_agrees_with_tshark_and_tcptrace_on_both_sides_of_the_shaper() 
         .spawn(
             standard::ROUTER,
             Command::new("tc").args([
-                "qdisc", "add", "dev", &lab.uplink(), "root", "tbf", "rate", "20mbit", "burst",
-                "16kb", "limit", "30kb",
+                "qdisc",
+                "add",
+                "dev",
+                &lab.uplink(),
+                "root",
+                "tbf",
+                "rate",
+                "20mbit",
+                "burst",
+                "16kb",
+                "limit",
+                "30kb",
             ]),
         )
         .unwrap()
@@ -254,42 +306,85 @@ fn lossy_transfer_agrees_with_tshark_and_tcptrace_on_both_sides_of_the_shaper() 
                  retx {:?} ooo {:?} (tshark retx {} ooo {}; tcptrace rexmt {} ooo {}) | \
                  dupack {:?} (tshark {}) | rtt avg {:?} (live {:?}, tcptrace {}) max {:?} \
                  (tcptrace {}) 3whs {:?} (tcptrace {}) samples {:?} (tcptrace {})",
-                fl.pkts, lv.pkts, ts.frames[d], tt[&format!("total_packets_{dir}")],
-                fl.unique_bytes, tt[&format!("unique_bytes_sent_{dir}")],
-                fl.retx_pkts, fl.out_of_seq_pkts, ts.retransmission[d], ts.out_of_order[d],
-                tt[&format!("rexmt_data_pkts_{dir}")], tt[&format!("outoforder_pkts_{dir}")],
-                fl.dup_ack_pkts, ts.duplicate_ack[d], fl.rtt_avg_ms, lv.rtt_avg_ms,
-                tt[&format!("RTT_avg_{dir}")], fl.rtt_max_ms, tt[&format!("RTT_max_{dir}")],
-                fl.rtt_handshake_ms, tt[&format!("RTT_from_3WHS_{dir}")], fl.rtt_samples,
+                fl.pkts,
+                lv.pkts,
+                ts.frames[d],
+                tt[&format!("total_packets_{dir}")],
+                fl.unique_bytes,
+                tt[&format!("unique_bytes_sent_{dir}")],
+                fl.retx_pkts,
+                fl.out_of_seq_pkts,
+                ts.retransmission[d],
+                ts.out_of_order[d],
+                tt[&format!("rexmt_data_pkts_{dir}")],
+                tt[&format!("outoforder_pkts_{dir}")],
+                fl.dup_ack_pkts,
+                ts.duplicate_ack[d],
+                fl.rtt_avg_ms,
+                lv.rtt_avg_ms,
+                tt[&format!("RTT_avg_{dir}")],
+                fl.rtt_max_ms,
+                tt[&format!("RTT_max_{dir}")],
+                fl.rtt_handshake_ms,
+                tt[&format!("RTT_from_3WHS_{dir}")],
+                fl.rtt_samples,
                 tt[&format!("RTT_samples_{dir}")],
             );
             // Live capture = tcpdump file, packet for packet.
             assert_eq!(lv.pkts, fl.pkts, "{at}: live vs file packets");
             assert_eq!(lv.wire_bytes, fl.wire_bytes, "{at}: live vs file bytes");
-            assert_eq!(lv.unique_bytes, fl.unique_bytes, "{at}: live vs file unique");
+            assert_eq!(
+                lv.unique_bytes, fl.unique_bytes,
+                "{at}: live vs file unique"
+            );
             assert_eq!(lv.retx_pkts, fl.retx_pkts, "{at}: live vs file retx");
-            assert_eq!(lv.out_of_seq_pkts, fl.out_of_seq_pkts, "{at}: live vs file ooo");
+            assert_eq!(
+                lv.out_of_seq_pkts, fl.out_of_seq_pkts,
+                "{at}: live vs file ooo"
+            );
             // tshark: frames, bytes, duplicate ACKs exactly; retx + out-of-order as a sum.
             assert_eq!(fl.pkts, ts.frames[d], "{at}: tshark conv frames");
             assert_eq!(fl.wire_bytes, ts.frame_bytes[d], "{at}: tshark frame bytes");
-            assert_eq!(fl.dup_ack_pkts, Some(ts.duplicate_ack[d]), "{at}: tshark dup ACKs");
+            assert_eq!(
+                fl.dup_ack_pkts,
+                Some(ts.duplicate_ack[d]),
+                "{at}: tshark dup ACKs"
+            );
             let ours = fl.retx_pkts.unwrap() + fl.out_of_seq_pkts.unwrap();
-            assert_eq!(ours, ts.retransmission[d] + ts.out_of_order[d], "{at}: tshark retx+ooo");
+            assert_eq!(
+                ours,
+                ts.retransmission[d] + ts.out_of_order[d],
+                "{at}: tshark retx+ooo"
+            );
             // tcptrace: same definitions, exact.
-            assert_eq!(fl.pkts as f64, num(&tt, &format!("total_packets_{dir}")), "{at}");
-            assert_eq!(fl.unique_bytes.unwrap() as f64, num(&tt, &format!("unique_bytes_sent_{dir}")), "{at}");
-            assert_eq!(fl.retx_pkts.unwrap() as f64, num(&tt, &format!("rexmt_data_pkts_{dir}")), "{at}");
-            assert_eq!(fl.retx_bytes.unwrap() as f64, num(&tt, &format!("rexmt_data_bytes_{dir}")), "{at}");
-            assert_eq!(fl.out_of_seq_pkts.unwrap() as f64, num(&tt, &format!("outoforder_pkts_{dir}")), "{at}");
-            assert_eq!(fl.pure_ack_pkts.unwrap() as f64, num(&tt, &format!("pure_acks_sent_{dir}")), "{at}");
+            let exact = [
+                (fl.pkts, "total_packets"),
+                (fl.unique_bytes.unwrap(), "unique_bytes_sent"),
+                (fl.retx_pkts.unwrap(), "rexmt_data_pkts"),
+                (fl.retx_bytes.unwrap(), "rexmt_data_bytes"),
+                (fl.out_of_seq_pkts.unwrap(), "outoforder_pkts"),
+                (fl.pure_ack_pkts.unwrap(), "pure_acks_sent"),
+            ];
+            for (ours, column) in exact {
+                let theirs = num(&tt, &format!("{column}_{dir}"));
+                assert_eq!(ours as f64, theirs, "{at}: tcptrace {column}");
+            }
             assert_rtt_close(
                 &format!("{at} handshake RTT"),
                 fl.rtt_handshake_ms.unwrap(),
                 num(&tt, &format!("RTT_from_3WHS_{dir}")),
             );
-            assert_rtt_close(&format!("{at} live vs file RTT"), lv.rtt_avg_ms.unwrap_or(0.0), fl.rtt_avg_ms.unwrap_or(0.0));
+            assert_rtt_close(
+                &format!("{at} live vs file RTT"),
+                lv.rtt_avg_ms.unwrap_or(0.0),
+                fl.rtt_avg_ms.unwrap_or(0.0),
+            );
         }
-        assert_rtt_close(&format!("{name} c2s RTT"), f.c2s.rtt_avg_ms.unwrap(), num(&tt, "RTT_avg_c2s"));
+        assert_rtt_close(
+            &format!("{name} c2s RTT"),
+            f.c2s.rtt_avg_ms.unwrap(),
+            num(&tt, "RTT_avg_c2s"),
+        );
         assert_eq!(f.c2s.unique_bytes, Some(UPLOAD_BYTES as u64), "{name}");
         assert_eq!(f.s2c.unique_bytes, Some(DOWNLOAD_BYTES as u64), "{name}");
         totals.push((f.c2s.clone(), ts));
@@ -300,12 +395,27 @@ fn lossy_transfer_agrees_with_tshark_and_tcptrace_on_both_sides_of_the_shaper() 
     // tshark still calls them retransmissions.
     let (lan, lan_ts) = &totals[0];
     let (wan, wan_ts) = &totals[1];
-    assert!(lan.retx_pkts.unwrap() > 10, "the shaper dropped packets: {lan:?}");
+    assert!(
+        lan.retx_pkts.unwrap() > 10,
+        "the shaper dropped packets: {lan:?}"
+    );
     assert_eq!(lan.retx_pkts, Some(lan_ts.retransmission[0]));
     assert_eq!(lan.out_of_seq_pkts, Some(0));
     assert!(wan.out_of_seq_pkts.unwrap() > 10, "{wan:?}");
-    assert!(wan.retx_pkts.unwrap() < wan.out_of_seq_pkts.unwrap(), "{wan:?}");
-    assert!(wan_ts.retransmission[0] >= wan.out_of_seq_pkts.unwrap(), "{wan_ts:?}");
-    assert_eq!(wan.unique_bytes, lan.unique_bytes, "every byte crossed the shaper once");
-    assert!(wan.pkts < lan.pkts, "dropped packets are missing after the shaper");
+    assert!(
+        wan.retx_pkts.unwrap() < wan.out_of_seq_pkts.unwrap(),
+        "{wan:?}"
+    );
+    assert!(
+        wan_ts.retransmission[0] >= wan.out_of_seq_pkts.unwrap(),
+        "{wan_ts:?}"
+    );
+    assert_eq!(
+        wan.unique_bytes, lan.unique_bytes,
+        "every byte crossed the shaper once"
+    );
+    assert!(
+        wan.pkts < lan.pkts,
+        "dropped packets are missing after the shaper"
+    );
 }

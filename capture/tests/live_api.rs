@@ -59,24 +59,39 @@ fn snapshot_while_running_then_the_capture_stops_itself_at_its_maximum_duration(
     let flow = &snap.flows[0];
     assert_eq!(flow.flow.server_port, 7001);
     assert_eq!((flow.c2s.payload_bytes, flow.s2c.payload_bytes), (5, 5));
-    assert!(snap.stats.filtered_packets > 0, "port 7002 was filtered out");
-    assert!(snap.series.iter().any(|r| r.flow_id == Some(flow.flow.flow_id)));
+    assert!(
+        snap.stats.filtered_packets > 0,
+        "port 7002 was filtered out"
+    );
+    assert!(
+        snap.series
+            .iter()
+            .any(|r| r.flow_id == Some(flow.flow.flow_id))
+    );
 
     while !capture.is_finished() {
-        assert!(started.elapsed() < Duration::from_secs(10), "max duration not enforced");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "max duration not enforced"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(started.elapsed() >= Duration::from_secs(2));
     let after_end = capture.snapshot().unwrap();
     let out = capture.stop().unwrap();
-    assert_eq!(after_end, out, "after the end a snapshot is the final output");
+    assert_eq!(
+        after_end, out,
+        "after the end a snapshot is the final output"
+    );
     assert_eq!(out.flows.len(), 1);
     assert_eq!(out.stats.kernel_drops, Some(0));
     let last = &out.flows[0];
     assert_eq!(last.flow.flow_id, flow.flow.flow_id);
     assert!(last.c2s.pkts >= flow.c2s.pkts);
-    assert_ne!(last.flow.close_reason, "active", "the final record is closed");
-
+    assert_ne!(
+        last.flow.close_reason, "active",
+        "the final record is closed"
+    );
 }
 
 #[test]
@@ -88,7 +103,10 @@ fn dropping_the_handle_stops_the_capture_and_bad_requests_are_refused() {
     let capture = LiveCapture::start(&request).unwrap();
     let started = Instant::now();
     drop(capture);
-    assert!(started.elapsed() < Duration::from_secs(2), "drop waits for the thread only briefly");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "drop waits for the thread only briefly"
+    );
 
     request.interface = "qlnosuch".into();
     let err = LiveCapture::start(&request).unwrap_err();
@@ -99,5 +117,8 @@ fn dropping_the_handle_stops_the_capture_and_bad_requests_are_refused() {
     );
     request.netns = Some("qlnosuchns".into());
     let err = LiveCapture::start(&request).unwrap_err().to_string();
-    assert!(err.starts_with("cannot enter network namespace 'qlnosuchns'"), "{err}");
+    assert!(
+        err.starts_with("cannot enter network namespace 'qlnosuchns'"),
+        "{err}"
+    );
 }

@@ -81,6 +81,11 @@ pub fn run(args: CaptureArgs) -> Result<()> {
     let output = capture.stop()?;
     outputs.write(&output.flows, &output.series)?;
     let paths = outputs.finish()?;
-    print_summary(&output.stats, output.flows.len() as u64, started.elapsed(), &paths);
+    print_summary(
+        &output.stats,
+        output.flows.len() as u64,
+        started.elapsed(),
+        &paths,
+    );
     Ok(())
 }

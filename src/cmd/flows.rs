@@ -86,7 +86,9 @@ fn parse_bin(text: &str) -> Result<Duration, String> {
 fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
     text.parse::<ipnet::IpNet>()
         .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-        .map_err(|_| format!("'{text}' is not an address or network: use e.g. 198.18.2.2 or 198.18.2.0/24"))
+        .map_err(|_| {
+            format!("'{text}' is not an address or network: use e.g. 198.18.2.2 or 198.18.2.0/24")
+        })
 }
 
 /// The open output files of one run.
@@ -122,7 +124,10 @@ impl OutputArgs {
             (Some(_), Some(path), _) => Some(path.clone()),
             (Some(_), None, Some(out)) => Some(series_path(out, self.format)),
             (Some(_), None, None) => {
-                bail!("--series needs a file to write to: give -o OUT (series go to OUT.series.{}) or --series-output PATH", self.format.extension())
+                bail!(
+                    "--series needs a file to write to: give -o OUT (series go to OUT.series.{}) or --series-output PATH",
+                    self.format.extension()
+                )
             }
         };
         let series = match series {
@@ -149,7 +154,9 @@ fn series_path(out: &Path, format: Format) -> PathBuf {
 impl Outputs {
     /// Writes records and series rows.
     pub fn write(&mut self, flows: &[FlowRecord], series: &[SeriesRow]) -> Result<()> {
-        self.flows.write(flows).context("cannot write flow records")?;
+        self.flows
+            .write(flows)
+            .context("cannot write flow records")?;
         if let Some(w) = &mut self.series {
             w.write(series).context("cannot write series")?;
         }
@@ -167,7 +174,12 @@ impl Outputs {
 }
 
 /// Prints the closing summary of a capture to standard error.
-pub fn print_summary(stats: &CaptureStats, flows_written: u64, elapsed: Duration, files: &[String]) {
+pub fn print_summary(
+    stats: &CaptureStats,
+    flows_written: u64,
+    elapsed: Duration,
+    files: &[String],
+) {
     let secs = elapsed.as_secs_f64().max(1e-9);
     let mut t = Table::new(&["", ""]);
     let mut row = |k: &str, v: String| t.row(vec![k.to_string(), v]);
@@ -175,11 +187,17 @@ pub fn print_summary(stats: &CaptureStats, flows_written: u64, elapsed: Duration
     row("flows", flows_written.to_string());
     row(
         "tcp / udp / icmp",
-        format!("{} / {} / {}", stats.tcp_packets, stats.udp_packets, stats.icmp_packets),
+        format!(
+            "{} / {} / {}",
+            stats.tcp_packets, stats.udp_packets, stats.icmp_packets
+        ),
     );
     row("not IP", stats.non_ip_packets.to_string());
-    let reasons: Vec<String> =
-        stats.malformed_reasons.iter().map(|(r, n)| format!("{r}: {n}")).collect();
+    let reasons: Vec<String> = stats
+        .malformed_reasons
+        .iter()
+        .map(|(r, n)| format!("{r}: {n}"))
+        .collect();
     row(
         "malformed",
         if reasons.is_empty() {
@@ -194,7 +212,10 @@ pub fn print_summary(stats: &CaptureStats, flows_written: u64, elapsed: Duration
     if stats.fragment_packets > 0 {
         row(
             "IP fragments",
-            format!("{} ({} not attributed)", stats.fragment_packets, stats.unattributed_fragments),
+            format!(
+                "{} ({} not attributed)",
+                stats.fragment_packets, stats.unattributed_fragments
+            ),
         );
     }
     if stats.snaplen_cut_packets > 0 {

@@ -349,9 +349,8 @@ impl Direction {
             rtt_min_ms: sampled.then(|| f64::from(rtt.min_us) / 1e3),
             rtt_avg_ms: sampled.then(|| rtt_mean_us / 1e3),
             rtt_max_ms: sampled.then(|| f64::from(rtt.max_us) / 1e3),
-            rtt_std_ms: sampled.then(|| {
-                std_dev(rtt.sum_sq_us / f64::from(rtt.samples), rtt_mean_us) / 1e3
-            }),
+            rtt_std_ms: sampled
+                .then(|| std_dev(rtt.sum_sq_us / f64::from(rtt.samples), rtt_mean_us) / 1e3),
             rtt_handshake_ms: (tcp && self.rtt_handshake_us > 0)
                 .then(|| f64::from(self.rtt_handshake_us - 1) / 1e3),
             ttl_min: any.then_some(self.ttl_min),
@@ -377,9 +376,8 @@ impl Direction {
             pkt_size_max_bytes: any.then_some(u64::from(self.size_max)),
             iat_min_ms: (iats > 0).then(|| self.iat_min_ns as f64 / 1e6),
             iat_mean_ms: (iats > 0).then(|| iat_mean_us / 1e3),
-            iat_std_ms: (iats > 0).then(|| {
-                std_dev(self.iat_sum_sq_us / iats as f64, iat_mean_us) / 1e3
-            }),
+            iat_std_ms: (iats > 0)
+                .then(|| std_dev(self.iat_sum_sq_us / iats as f64, iat_mean_us) / 1e3),
             iat_max_ms: (iats > 0).then(|| self.iat_max_ns as f64 / 1e6),
         }
     }

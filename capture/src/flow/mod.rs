@@ -219,8 +219,7 @@ impl Flow {
                 duration_s: last_ns.saturating_sub(self.first_ns) as f64 / 1e9,
                 close_reason: reason.as_str().to_string(),
                 syn_seen: tcp.then(|| self.c2s.syn_seen()),
-                handshake_complete: tcp
-                    .then(|| self.c2s.syn_acked() && self.s2c.syn_acked()),
+                handshake_complete: tcp.then(|| self.c2s.syn_acked() && self.s2c.syn_acked()),
             },
             c2s: self.c2s.record(self.first_ns, tcp),
             s2c: self.s2c.record(self.first_ns, tcp),
@@ -261,7 +260,6 @@ mod tests {
     #[test]
     fn per_flow_state_stays_within_one_kilobyte() {
         let entry = std::mem::size_of::<FlowKey>() + std::mem::size_of::<Flow>();
-        eprintln!("flow entry {entry} bytes");
         assert!(entry <= 1024, "key + flow state is {entry} bytes");
     }
 }

@@ -119,7 +119,11 @@ impl SeqSpace {
             }
             filled += hi.wrapping_sub(lo);
             // What is left of the hole, below and above the filled part.
-            kept.extend([(hs, lo), (hi, he)].into_iter().filter(|p| seq_lt(p.0, p.1)));
+            kept.extend(
+                [(hs, lo), (hi, he)]
+                    .into_iter()
+                    .filter(|p| seq_lt(p.0, p.1)),
+            );
         }
         if kept.len() > MAX_HOLES {
             kept.drain(..kept.len() - MAX_HOLES);
@@ -187,7 +191,10 @@ impl RttMatcher {
             self.stride = (stride * 2).min(MAX_STRIDE);
             return;
         }
-        self.pending.push_back(Pending { end, sent_us: now_us });
+        self.pending.push_back(Pending {
+            end,
+            sent_us: now_us,
+        });
     }
 
     /// Forgets remembered segments that end inside the retransmitted range `(start, end]`:
@@ -262,7 +269,10 @@ mod tests {
         let mut s = SeqSpace::default();
         s.start(1001);
         let c = s.segment(1001, 100);
-        assert_eq!((c.new_bytes, c.retx_bytes, c.out_of_sequence), (100, 0, false));
+        assert_eq!(
+            (c.new_bytes, c.retx_bytes, c.out_of_sequence),
+            (100, 0, false)
+        );
         assert_eq!(s.high(), Some(1101));
     }
 
@@ -272,7 +282,10 @@ mod tests {
         s.segment(0, 100);
         s.segment(100, 100);
         let c = s.segment(0, 100);
-        assert_eq!((c.new_bytes, c.retx_bytes, c.out_of_sequence), (0, 100, false));
+        assert_eq!(
+            (c.new_bytes, c.retx_bytes, c.out_of_sequence),
+            (0, 100, false)
+        );
     }
 
     #[test]
@@ -281,7 +294,10 @@ mod tests {
         s.segment(0, 100);
         s.segment(200, 100); // 100..200 lost before the capture point
         let c = s.segment(100, 100);
-        assert_eq!((c.new_bytes, c.retx_bytes, c.out_of_sequence), (100, 0, true));
+        assert_eq!(
+            (c.new_bytes, c.retx_bytes, c.out_of_sequence),
+            (100, 0, true)
+        );
         // Sent again: now it is a retransmission.
         let c = s.segment(100, 100);
         assert_eq!((c.new_bytes, c.retx_bytes), (0, 100));
@@ -293,7 +309,10 @@ mod tests {
         s.segment(0, 100);
         s.segment(300, 100); // hole 100..300
         let c = s.segment(50, 100); // 50..100 seen, 100..150 fills
-        assert_eq!((c.new_bytes, c.retx_bytes, c.out_of_sequence), (50, 50, true));
+        assert_eq!(
+            (c.new_bytes, c.retx_bytes, c.out_of_sequence),
+            (50, 50, true)
+        );
         let c = s.segment(250, 200); // 250..300 fills, 300..400 seen, 400..450 new
         assert_eq!((c.new_bytes, c.retx_bytes, c.advanced), (100, 100, true));
         let c = s.segment(150, 100); // the middle of the old hole
@@ -351,7 +370,11 @@ mod tests {
         assert_eq!(r.samples, 0);
         r.sent(400, 600);
         r.acked(400, 650);
-        assert_eq!((r.samples, r.min_us), (1, 50), "repair acknowledged: sampling resumes");
+        assert_eq!(
+            (r.samples, r.min_us),
+            (1, 50),
+            "repair acknowledged: sampling resumes"
+        );
     }
 
     #[test]

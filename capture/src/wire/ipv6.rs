@@ -219,6 +219,11 @@ mod tests {
         assert!(Ipv6Packet::new_checked(&v4).is_err());
         let mut short = b;
         short[5] = 10; // payload length shorter than the extension headers
-        assert!(Ipv6Packet::new_checked(&short).unwrap().upper_layer().is_err());
+        assert!(
+            Ipv6Packet::new_checked(&short)
+                .unwrap()
+                .upper_layer()
+                .is_err()
+        );
     }
 }

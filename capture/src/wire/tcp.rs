@@ -142,7 +142,10 @@ fn parse_options(mut b: &[u8]) -> TcpOptions {
             (kind::SACK_PERMITTED, 0) => o.sack_permitted = true,
             (kind::SACK, n) if n % 8 == 0 && n > 0 => o.sack_blocks = (n / 8) as u8,
             (kind::TIMESTAMPS, 8) => o.timestamps = Some((be32(body, 0), be32(body, 4))),
-            (kind::MSS | kind::WSCALE | kind::SACK_PERMITTED | kind::SACK | kind::TIMESTAMPS, _) => {
+            (
+                kind::MSS | kind::WSCALE | kind::SACK_PERMITTED | kind::SACK | kind::TIMESTAMPS,
+                _,
+            ) => {
                 o.malformed = true;
                 break;
             }
@@ -161,10 +164,12 @@ mod tests {
     /// permitted, timestamps (7, 0), NOP and window scale 7.
     fn syn() -> Vec<u8> {
         let mut b = vec![
-            0x9c, 0x40, 0x01, 0xbb, 0, 0, 0x03, 0xe8, 0, 0, 0, 0, 0xa0, 0x02, 0xfa, 0xf0, 0, 0,
-            0, 0,
+            0x9c, 0x40, 0x01, 0xbb, 0, 0, 0x03, 0xe8, 0, 0, 0, 0, 0xa0, 0x02, 0xfa, 0xf0, 0, 0, 0,
+            0,
         ];
-        b.extend_from_slice(&[2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 7, 0, 0, 0, 0, 1, 3, 3, 7]);
+        b.extend_from_slice(&[
+            2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 7, 0, 0, 0, 0, 1, 3, 3, 7,
+        ]);
         b
     }
 
