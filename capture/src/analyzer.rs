@@ -13,6 +13,10 @@ use crate::record::{FlowRecord, SeriesRow};
 
 type FlowMap = HashMap<FlowKey, Flow, foldhash::fast::RandomState>;
 
+/// The most bins a series covers from the capture's first packet (12 days of 1 s bins);
+/// packets time-stamped later (a clock jump, a corrupt file) are left out of the series.
+pub const MAX_BINS: u64 = 1 << 20;
+
 /// How flows are tracked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AnalyzerConfig {
@@ -76,6 +80,9 @@ pub struct CaptureStats {
     pub unattributed_fragments: u64,
     /// IP packets the filter dropped.
     pub filtered_packets: u64,
+    /// Packets left out of the series because their time stamp lies more than
+    /// [`MAX_BINS`] bins after the first packet's.
+    pub series_skipped_packets: u64,
     /// Flows seen.
     pub flows: u64,
     /// Flows written out early because the flow table was full.
@@ -259,9 +266,18 @@ impl Analyzer {
             Transport::Other => {}
         }
         let (key, from_a) = FlowKey::of(&p);
-        let bin = self
-            .bin_ns
-            .map(|bin_ns| (ts_ns / bin_ns).saturating_sub(self.first_bin) as u32);
+        let bin = match self.bin_ns {
+            Some(bin_ns) => {
+                let index = (ts_ns / bin_ns).saturating_sub(self.first_bin);
+                if index < MAX_BINS {
+                    Some(index as u32)
+                } else {
+                    self.stats.series_skipped_packets += 1;
+                    None
+                }
+            }
+            None => None,
+        };
         let seen = Seen {
             p: &p,
             from_a,
@@ -334,7 +350,8 @@ impl Analyzer {
                     self.finish_flow(key, CloseReason::Idle);
                 }
             }
-            self.next_sweep_ns = now_ns + (tcp_idle.min(other_idle) / 4).max(1_000_000);
+            self.next_sweep_ns =
+                now_ns.saturating_add((tcp_idle.min(other_idle) / 4).max(1_000_000));
         }
     }
 

@@ -1,6 +1,7 @@
 //! Property tests standing in for a fuzzer (only stable Rust here): the decoder, the engine
 //! and the file reader never panic, whatever the bytes. Bounded case counts keep this fast;
-//! for a longer run: `PROPTEST_CASES=100000 cargo test -p qoelab-capture --release --test fuzz`.
+//! for a longer run (a debug build, so integer overflows panic too):
+//! `QOELAB_FUZZ_CASES=100000 cargo test -p qoelab-capture --test fuzz`.
 
 use std::io::Write;
 
@@ -37,8 +38,16 @@ fn ipish() -> impl Strategy<Value = Vec<u8>> {
         })
 }
 
+/// `QOELAB_FUZZ_CASES`, or `default`.
+fn cases(default: u32) -> u32 {
+    std::env::var("QOELAB_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(cases(2000)))]
 
     #[test]
     fn decode_never_panics(link in prop::sample::select(LINKS.to_vec()), bytes in prop::collection::vec(any::<u8>(), 0..200)) {
@@ -69,7 +78,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(cases(300)))]
 
     /// Random byte flips and cuts of a real capture file: every outcome is a result, never
     /// a panic.

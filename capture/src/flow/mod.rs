@@ -97,7 +97,7 @@ impl Bin {
     pub fn row(&self, flow_id: Option<u64>, first_bin: u64, bin_ns: u64) -> SeriesRow {
         SeriesRow {
             flow_id,
-            bin_start_unix_s: ((first_bin + u64::from(self.index)) * bin_ns) as f64 / 1e9,
+            bin_start_unix_s: (first_bin + u64::from(self.index)) as f64 * bin_ns as f64 / 1e9,
             bin_s: bin_ns as f64 / 1e9,
             c2s_pkts: u64::from(self.pkts[0]),
             c2s_ip_bytes: self.ip_bytes[0],
