@@ -8,7 +8,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use qoelab_capture::{CaptureRequest, LiveCapture, MAX_CAPTURE_DURATION};
 
-use crate::cmd::flows::{FilterArgs, OutputArgs, print_summary};
+use crate::cmd::flows::{FilterArgs, OutputArgs, print_summary, quiet_on_broken_pipe};
 
 /// Options of `qoelab capture`.
 #[derive(Debug, Args)]
@@ -46,6 +46,10 @@ fn catch_interrupt() {
 
 /// Runs `qoelab capture`.
 pub fn run(args: CaptureArgs) -> Result<()> {
+    quiet_on_broken_pipe(capture(args))
+}
+
+fn capture(args: CaptureArgs) -> Result<()> {
     let request = CaptureRequest {
         interface: args.interface.clone(),
         netns: args.netns.clone(),

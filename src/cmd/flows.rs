@@ -111,14 +111,6 @@ impl OutputArgs {
                 .with_context(|| format!("cannot create output file {}", path.display()))?;
             Ok(Box::new(BufWriter::with_capacity(1 << 20, file)))
         };
-        let mut paths = Vec::new();
-        let flows_out: Box<dyn Write> = match &self.output {
-            Some(path) => {
-                paths.push(path.display().to_string());
-                create(path)?
-            }
-            None => Box::new(BufWriter::new(io::stdout().lock())),
-        };
         let series = match (self.series, &self.series_output, &self.output) {
             (None, _, _) => None,
             (Some(_), Some(path), _) => Some(path.clone()),
@@ -129,6 +121,14 @@ impl OutputArgs {
                     self.format.extension()
                 )
             }
+        };
+        let mut paths = Vec::new();
+        let flows_out: Box<dyn Write> = match &self.output {
+            Some(path) => {
+                paths.push(path.display().to_string());
+                create(path)?
+            }
+            None => Box::new(BufWriter::new(io::stdout().lock())),
         };
         let series = match series {
             Some(path) => {
@@ -237,8 +237,28 @@ pub fn print_summary(
     eprint!("{}", t.render().trim_start_matches('\n'));
 }
 
+/// Treats a closed standard output (e.g. `qoelab flows f.pcap | head`) as a normal end.
+pub fn quiet_on_broken_pipe(result: Result<()>) -> Result<()> {
+    match result {
+        Err(err)
+            if err.chain().any(|cause| {
+                cause
+                    .downcast_ref::<io::Error>()
+                    .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            Ok(())
+        }
+        other => other,
+    }
+}
+
 /// Runs `qoelab flows`.
 pub fn run(args: FlowsArgs) -> Result<()> {
+    quiet_on_broken_pipe(flows(args))
+}
+
+fn flows(args: FlowsArgs) -> Result<()> {
     let started = Instant::now();
     let mut files = Vec::new();
     for path in &args.files {
