@@ -1,6 +1,6 @@
 //! Packet capture and tstat-class flow statistics: the numbers QoE classifiers learn from.
 //!
-//! Sources are capture files ([`file`]: pcap/pcapng, memory-mapped, zero-copy) and live
+//! Sources are capture files ([`file`](mod@file): pcap/pcapng, memory-mapped, zero-copy) and live
 //! interfaces ([`live`]: an AF_PACKET socket, also inside a lab's network namespace, with the
 //! kernel's drop counter). Frames go through [`decode`] (Ethernet, 802.1Q/QinQ, Linux SLL and
 //! SLL2, raw IP; IPv4 with options and fragments, IPv6 with extension headers; TCP with
