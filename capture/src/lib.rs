@@ -95,9 +95,11 @@ pub fn feed(
             }
         }
         n = n.wrapping_add(1);
-        if n.is_multiple_of(65_536) {
+        if n.is_multiple_of(16_384) {
             frames.release_read();
-            progress(frames.offset(), analyzer);
+            if n.is_multiple_of(65_536) {
+                progress(frames.offset(), analyzer);
+            }
         }
     }
     progress(frames.offset(), analyzer);
