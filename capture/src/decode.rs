@@ -47,6 +47,17 @@ pub enum LinkType {
 }
 
 impl LinkType {
+    /// Every link type this crate decodes.
+    pub const ALL: [LinkType; 7] = [
+        LinkType::Null,
+        LinkType::Ethernet,
+        LinkType::Raw,
+        LinkType::Ipv4,
+        LinkType::Ipv6,
+        LinkType::LinuxSll,
+        LinkType::LinuxSll2,
+    ];
+
     /// The link type of a pcap/pcapng `LINKTYPE_*` value, if supported.
     pub fn from_code(code: i32) -> Option<LinkType> {
         Some(match code {

@@ -9,16 +9,6 @@ use proptest::prelude::*;
 use qoelab_capture::decode::{LinkType, decode};
 use qoelab_capture::{Analyzer, AnalyzerConfig, analyze_file};
 
-const LINKS: [LinkType; 7] = [
-    LinkType::Null,
-    LinkType::Ethernet,
-    LinkType::Raw,
-    LinkType::Ipv4,
-    LinkType::Ipv6,
-    LinkType::LinuxSll,
-    LinkType::LinuxSll2,
-];
-
 /// Bytes that look like IP often enough to reach the transport decoders.
 fn ipish() -> impl Strategy<Value = Vec<u8>> {
     (
@@ -50,7 +40,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(cases(2000)))]
 
     #[test]
-    fn decode_never_panics(link in prop::sample::select(LINKS.to_vec()), bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+    fn decode_never_panics(link in prop::sample::select(LinkType::ALL.to_vec()), bytes in prop::collection::vec(any::<u8>(), 0..200)) {
         let _ = decode(link, &bytes);
     }
 

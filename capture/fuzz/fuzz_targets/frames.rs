@@ -5,18 +5,8 @@ use libfuzzer_sys::fuzz_target;
 use qoelab_capture::decode::{LinkType, decode};
 use qoelab_capture::{Analyzer, AnalyzerConfig};
 
-const LINKS: [LinkType; 7] = [
-    LinkType::Null,
-    LinkType::Ethernet,
-    LinkType::Raw,
-    LinkType::Ipv4,
-    LinkType::Ipv6,
-    LinkType::LinuxSll,
-    LinkType::LinuxSll2,
-];
-
 fuzz_target!(|data: &[u8]| {
-    for link in LINKS {
+    for link in LinkType::ALL {
         let _ = decode(link, data);
     }
     // The input as a sequence of raw-IP frames, each prefixed by a length byte.
