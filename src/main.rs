@@ -39,6 +39,10 @@ enum Command {
     /// Reference workloads: ABR video with QoE, IoT analytics with QoS, bandwidth traces.
     #[command(subcommand)]
     Workload(cmd::workload::WorkloadCommand),
+    /// Flow statistics (tstat-class) of pcap/pcapng files, as CSV or JSONL.
+    Flows(cmd::flows::FlowsArgs),
+    /// Live flow statistics from an interface, also inside a lab's namespace.
+    Capture(cmd::capture::CaptureArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -61,6 +65,8 @@ fn main() -> std::process::ExitCode {
         Command::Simulate(args) => cmd::plan::simulate(args),
         Command::Requests(args) => cmd::plan::requests(args),
         Command::Workload(command) => cmd::workload::run(command),
+        Command::Flows(args) => cmd::flows::run(args),
+        Command::Capture(args) => cmd::capture::run(args),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

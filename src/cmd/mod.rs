@@ -1,6 +1,8 @@
 //! One module per top-level command.
 
 pub mod campaign;
+pub mod capture;
+pub mod flows;
 pub mod lab;
 pub mod models;
 pub mod plan;
