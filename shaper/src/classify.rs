@@ -115,11 +115,13 @@ impl Match {
 
     /// The address families the match applies to.
     fn families(&self) -> Vec<u16> {
-        let by_prefix = self
-            .src
-            .as_ref()
-            .or(self.dst.as_ref())
-            .map(|p| if p.0.addr().is_ipv4() { ETH_P_IP } else { ETH_P_IPV6 });
+        let by_prefix = self.src.as_ref().or(self.dst.as_ref()).map(|p| {
+            if p.0.addr().is_ipv4() {
+                ETH_P_IP
+            } else {
+                ETH_P_IPV6
+            }
+        });
         let by_protocol = match self.protocol {
             Some(Protocol(1)) => Some(ETH_P_IP),
             Some(Protocol(58)) => Some(ETH_P_IPV6),
@@ -411,39 +413,91 @@ mod tests {
         let word_at = |off: i32| words.iter().find(|(o, _)| *o == off).map_or(0, |(_, w)| *w);
         entries.iter().any(|e| {
             e.ethertype == ethertype
-                && e.keys.iter().all(|(mask, value, off)| word_at(*off) & mask == *value)
+                && e.keys
+                    .iter()
+                    .all(|(mask, value, off)| word_at(*off) & mask == *value)
         })
     }
 
     #[test]
     fn port_ranges_become_exact_aligned_blocks() {
-        assert_eq!(PortRange { first: 80, last: 80 }.blocks(), [(80, 0xffff)]);
         assert_eq!(
-            PortRange { first: 5000, last: 5007 }.blocks(),
+            PortRange {
+                first: 80,
+                last: 80
+            }
+            .blocks(),
+            [(80, 0xffff)]
+        );
+        assert_eq!(
+            PortRange {
+                first: 5000,
+                last: 5007
+            }
+            .blocks(),
             [(5000, 0xfff8)],
             "an aligned range is one block"
         );
-        let blocks = PortRange { first: 1000, last: 2000 }.blocks();
+        let blocks = PortRange {
+            first: 1000,
+            last: 2000,
+        }
+        .blocks();
         for port in 0..=u16::MAX {
             let covered = blocks.iter().any(|(v, mask)| port & mask == *v);
             assert_eq!(covered, (1000..=2000).contains(&port), "port {port}");
         }
-        assert_eq!(PortRange { first: 1, last: 65535 }.blocks().len(), 16);
+        assert_eq!(
+            PortRange {
+                first: 1,
+                last: 65535
+            }
+            .blocks()
+            .len(),
+            16
+        );
     }
 
     #[test]
     fn ipv4_keys_match_the_header_fields() {
-        let entries = m(r#"{"dst": "198.18.2.0/24", "protocol": "tcp", "dst_port": 5001}"#).entries();
+        let entries =
+            m(r#"{"dst": "198.18.2.0/24", "protocol": "tcp", "dst_port": 5001}"#).entries();
         assert_eq!(entries.len(), 1, "IPv4 only, from the prefix");
         let packet = |dst: u32, proto: u32, dport: u32, ihl: u32| {
-            vec![(0, 0x4000_0000 | ihl << 24), (4, 0x4000), (8, proto << 16), (16, dst), (20, 40000 << 16 | dport)]
+            vec![
+                (0, 0x4000_0000 | ihl << 24),
+                (4, 0x4000),
+                (8, proto << 16),
+                (16, dst),
+                (20, 40000 << 16 | dport),
+            ]
         };
-        assert!(accepts(&entries, ETH_P_IP, &packet(0xc612_0202, 6, 5001, 5)));
-        assert!(!accepts(&entries, ETH_P_IP, &packet(0xc612_0302, 6, 5001, 5)), "other subnet");
-        assert!(!accepts(&entries, ETH_P_IP, &packet(0xc612_0202, 17, 5001, 5)), "udp");
-        assert!(!accepts(&entries, ETH_P_IP, &packet(0xc612_0202, 6, 5002, 5)), "other port");
-        assert!(!accepts(&entries, ETH_P_IP, &packet(0xc612_0202, 6, 5001, 6)), "IP options");
-        assert!(!accepts(&entries, ETH_P_IPV6, &packet(0xc612_0202, 6, 5001, 5)));
+        assert!(accepts(
+            &entries,
+            ETH_P_IP,
+            &packet(0xc612_0202, 6, 5001, 5)
+        ));
+        assert!(
+            !accepts(&entries, ETH_P_IP, &packet(0xc612_0302, 6, 5001, 5)),
+            "other subnet"
+        );
+        assert!(
+            !accepts(&entries, ETH_P_IP, &packet(0xc612_0202, 17, 5001, 5)),
+            "udp"
+        );
+        assert!(
+            !accepts(&entries, ETH_P_IP, &packet(0xc612_0202, 6, 5002, 5)),
+            "other port"
+        );
+        assert!(
+            !accepts(&entries, ETH_P_IP, &packet(0xc612_0202, 6, 5001, 6)),
+            "IP options"
+        );
+        assert!(!accepts(
+            &entries,
+            ETH_P_IPV6,
+            &packet(0xc612_0202, 6, 5001, 5)
+        ));
     }
 
     #[test]
@@ -452,8 +506,14 @@ mod tests {
         let families: Vec<u16> = entries.iter().map(|e| e.ethertype).collect();
         assert_eq!(families, [ETH_P_IP, ETH_P_IPV6]);
         let v6 = &entries[1].keys;
-        assert!(v6.contains(&(0x0000_ff00, 17 << 8, 4)), "next header {v6:?}");
-        assert!(v6.contains(&(0xfffc_0000, 1000 << 16, 40)), "ports after the fixed header");
+        assert!(
+            v6.contains(&(0x0000_ff00, 17 << 8, 4)),
+            "next header {v6:?}"
+        );
+        assert!(
+            v6.contains(&(0xfffc_0000, 1000 << 16, 40)),
+            "ports after the fixed header"
+        );
     }
 
     #[test]
@@ -461,7 +521,10 @@ mod tests {
         let entries = m(r#"{"src": "2001:db8:1::/48"}"#).entries();
         assert_eq!(
             entries[0].keys,
-            [(0xffff_ffff, 0x2001_0db8, 8), (0xffff_0000, 0x0001_0000, 12)]
+            [
+                (0xffff_ffff, 0x2001_0db8, 8),
+                (0xffff_0000, 0x0001_0000, 12)
+            ]
         );
     }
 
@@ -471,7 +534,10 @@ mod tests {
         assert!(a.overlaps(&m(r#"{"protocol": "tcp", "dst_port": 5010}"#)));
         assert!(!a.overlaps(&m(r#"{"protocol": "tcp", "dst_port": 5011}"#)));
         assert!(!a.overlaps(&m(r#"{"protocol": "udp", "dst_port": 5005}"#)));
-        assert!(a.overlaps(&m(r#"{"dst": "198.18.2.2"}"#)), "ports vs prefix");
+        assert!(
+            a.overlaps(&m(r#"{"dst": "198.18.2.2"}"#)),
+            "ports vs prefix"
+        );
         let v4 = m(r#"{"src": "198.18.1.0/24"}"#);
         assert!(!v4.overlaps(&m(r#"{"src": "2001:db8::/32"}"#)), "families");
         assert!(v4.overlaps(&m(r#"{"src": "198.18.1.7"}"#)));
@@ -482,15 +548,28 @@ mod tests {
     fn bad_matches_are_refused_with_the_field() {
         let err = m(r#"{"dst_port": 80}"#).validate("c.match").unwrap_err();
         assert_eq!(err.field, "c.match.dst_port");
-        let err = m(r#"{"src": "10.0.0.1", "dst": "::1"}"#).validate("c.match").unwrap_err();
+        let err = m(r#"{"src": "10.0.0.1", "dst": "::1"}"#)
+            .validate("c.match")
+            .unwrap_err();
         assert_eq!(err.field, "c.match.dst");
-        let err = m(r#"{"src": "2001:db8::1", "protocol": "icmp"}"#).validate("c.match").unwrap_err();
+        let err = m(r#"{"src": "2001:db8::1", "protocol": "icmp"}"#)
+            .validate("c.match")
+            .unwrap_err();
         assert_eq!(err.field, "c.match.protocol");
         assert!(m("{}").validate("c.match").is_err());
         let wide = m(r#"{"protocol": "tcp", "src_port": "1-65535", "dst_port": "3-1000"}"#);
-        assert!(wide.validate("c.match").unwrap_err().message.contains("u32 entries"));
-        for bad in [r#"{"dst_port": "9-3"}"#, r#"{"dst_port": 0}"#, r#"{"protocol": "tpc"}"#,
-                    r#"{"src": "10.0.0.300"}"#] {
+        assert!(
+            wide.validate("c.match")
+                .unwrap_err()
+                .message
+                .contains("u32 entries")
+        );
+        for bad in [
+            r#"{"dst_port": "9-3"}"#,
+            r#"{"dst_port": 0}"#,
+            r#"{"protocol": "tpc"}"#,
+            r#"{"src": "10.0.0.300"}"#,
+        ] {
             assert!(serde_json::from_str::<Match>(bad).is_err(), "{bad}");
         }
     }
@@ -499,6 +578,9 @@ mod tests {
     fn matches_round_trip_through_json() {
         let text = r#"{"src":"198.18.1.0/24","protocol":"tcp","dst_port":"5000-5099"}"#;
         assert_eq!(serde_json::to_string(&m(text)).unwrap(), text);
-        assert_eq!(m(r#"{"src": "198.18.1.9/24"}"#).src.unwrap().to_string(), "198.18.1.0/24");
+        assert_eq!(
+            m(r#"{"src": "198.18.1.9/24"}"#).src.unwrap().to_string(),
+            "198.18.1.0/24"
+        );
     }
 }

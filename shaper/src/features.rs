@@ -90,7 +90,14 @@ fn probe_here() -> io::Result<Features> {
     const LO: u32 = 1;
     let root = tc::handle(1, 0);
     let mut try_root = |kind: &str, options: Vec<u8>| -> io::Result<bool> {
-        let created = present(rtnl.execute(vec![tc::qdisc(Mode::Replace, LO, root, tc::TC_H_ROOT, kind, Some(options))])?);
+        let created = present(rtnl.execute(vec![tc::qdisc(
+            Mode::Replace,
+            LO,
+            root,
+            tc::TC_H_ROOT,
+            kind,
+            Some(options),
+        )])?);
         if created {
             rtnl.execute(vec![tc::delete_qdisc(LO, root, tc::TC_H_ROOT)])?;
         }
@@ -117,7 +124,14 @@ fn probe_here() -> io::Result<Features> {
         u32: false,
         mirred: false,
     };
-    let ingress = tc::qdisc(Mode::Create, LO, tc::INGRESS_HANDLE, tc::TC_H_INGRESS, "ingress", None);
+    let ingress = tc::qdisc(
+        Mode::Create,
+        LO,
+        tc::INGRESS_HANDLE,
+        tc::TC_H_INGRESS,
+        "ingress",
+        None,
+    );
     features.ingress = present(rtnl.execute(vec![ingress])?);
     features.ifb = present(rtnl.execute(vec![tc::create_ifb("qlifb0", 1500)])?);
     if features.ingress && features.ifb {
@@ -135,8 +149,22 @@ fn probe_here() -> io::Result<Features> {
     }
     if !features.mirred {
         // Without ingress or IFB, try u32 alone on a root HTB.
-        let htb = tc::qdisc(Mode::Replace, LO, root, tc::TC_H_ROOT, "htb", Some(wire::htb_qdisc(2, 10)));
-        let filter = tc::u32_filter(LO, root, 2, crate::classify::ETH_P_IP, &[(0, 0, 0)], tc::handle(1, 2));
+        let htb = tc::qdisc(
+            Mode::Replace,
+            LO,
+            root,
+            tc::TC_H_ROOT,
+            "htb",
+            Some(wire::htb_qdisc(2, 10)),
+        );
+        let filter = tc::u32_filter(
+            LO,
+            root,
+            2,
+            crate::classify::ETH_P_IP,
+            &[(0, 0, 0)],
+            tc::handle(1, 2),
+        );
         let results = rtnl.execute(vec![htb, filter])?;
         features.u32 = results.iter().all(Result::is_ok);
     }

@@ -216,10 +216,17 @@ mod tests {
         assert_eq!(parse_ack(&[0; 20]), Ok(()));
         let mut payload = (-libc::ENOENT).to_ne_bytes().to_vec();
         payload.extend_from_slice(&[0; 16]);
-        crate::wire::push_nla(&mut payload, NLMSGERR_ATTR_MSG, b"Specified qdisc kind is unknown\0");
+        crate::wire::push_nla(
+            &mut payload,
+            NLMSGERR_ATTR_MSG,
+            b"Specified qdisc kind is unknown\0",
+        );
         let err = parse_ack(&payload).unwrap_err();
         assert_eq!(err.errno, libc::ENOENT);
-        assert_eq!(err.message.as_deref(), Some("Specified qdisc kind is unknown"));
+        assert_eq!(
+            err.message.as_deref(),
+            Some("Specified qdisc kind is unknown")
+        );
         assert!(err.to_string().contains("kind is unknown"), "{err}");
     }
 

@@ -141,8 +141,12 @@ impl DirectionPlan {
                 format!("at most {MAX_CLASSES} classes per direction"),
             ));
         }
-        self.default
-            .validate(&format!("{path}.default"), Role::Default, self.rate_bps, features)?;
+        self.default.validate(
+            &format!("{path}.default"),
+            Role::Default,
+            self.rate_bps,
+            features,
+        )?;
         let mut names = BTreeSet::new();
         for (i, class) in self.classes.iter().enumerate() {
             let class_path = format!("{path}.classes[{i}]");
@@ -486,7 +490,10 @@ mod tests {
         assert_eq!(egress.classes[0].ceil(), Rate::from_bps(2_000_000));
         assert_eq!(egress.classes[0].queue(), Millis::from_ms(100));
         assert_eq!(egress.classes[0].burst_at(Rate::from_bps(2_000_000)), 1600);
-        assert_eq!(egress.classes[0].burst_at(Rate::from_bps(1_000_000_000)), 125_000);
+        assert_eq!(
+            egress.classes[0].burst_at(Rate::from_bps(1_000_000_000)),
+            125_000
+        );
     }
 
     #[test]
@@ -497,7 +504,11 @@ mod tests {
 
         let mut p = plan(TWO_CLASSES);
         p.egress.as_mut().unwrap().classes[1].rate_bps = Rate::from_bps(30_000_000);
-        assert_eq!(field_of(&p), "egress.classes[1].rate_bps", "above the parent");
+        assert_eq!(
+            field_of(&p),
+            "egress.classes[1].rate_bps",
+            "above the parent"
+        );
 
         let mut p = plan(TWO_CLASSES);
         p.egress.as_mut().unwrap().classes[1].ceil_bps = Some(Rate::from_bps(1_000_000));
@@ -506,9 +517,8 @@ mod tests {
         assert_eq!(err.value, "1mbit");
 
         let mut p = plan(TWO_CLASSES);
-        p.egress.as_mut().unwrap().classes[1].matches = p.egress.as_ref().unwrap().classes[0]
-            .matches
-            .clone();
+        p.egress.as_mut().unwrap().classes[1].matches =
+            p.egress.as_ref().unwrap().classes[0].matches.clone();
         let err = p.validate(&features(false)).unwrap_err();
         assert_eq!(err.field, "egress.classes[1].match");
         assert!(err.message.contains("'cam'"), "{err}");
@@ -519,7 +529,11 @@ mod tests {
 
         let mut p = plan(TWO_CLASSES);
         p.egress.as_mut().unwrap().default.rate_bps = Rate::from_bps(15_000_000);
-        assert_eq!(field_of(&p), "egress.classes", "sum of rates above the link");
+        assert_eq!(
+            field_of(&p),
+            "egress.classes",
+            "sum of rates above the link"
+        );
 
         let mut p = plan(TWO_CLASSES);
         p.egress.as_mut().unwrap().classes[0].queue_ms = Some(Millis::from_ms(0));

@@ -50,9 +50,12 @@ impl Leaf {
 
     fn matches(&self, object: &Object) -> bool {
         match self {
-            Leaf::Bfifo(limit) => object.kind == "bfifo" && wire::fifo_limit(&object.options) == Some(*limit),
+            Leaf::Bfifo(limit) => {
+                object.kind == "bfifo" && wire::fifo_limit(&object.options) == Some(*limit)
+            }
             Leaf::Netem(netem) => {
-                object.kind == "netem" && wire::Netem::decode(&object.options).is_some_and(|n| n.same_as(netem))
+                object.kind == "netem"
+                    && wire::Netem::decode(&object.options).is_some_and(|n| n.same_as(netem))
             }
         }
     }
@@ -106,7 +109,10 @@ fn leaf(class: &ClassPlan, mtu: u32) -> Leaf {
     let queue = class.queue().duration();
     let bytes_in = |rate: Rate, secs: f64| (rate.bytes_per_sec() as f64 * secs) as u64;
     match class.impairment.filter(|i| *i != Default::default()) {
-        None => Leaf::Bfifo(bytes_in(class.rate_bps, queue.as_secs_f64()).clamp(2 * frame, u64::from(u32::MAX)) as u32),
+        None => Leaf::Bfifo(
+            bytes_in(class.rate_bps, queue.as_secs_f64()).clamp(2 * frame, u64::from(u32::MAX))
+                as u32,
+        ),
         Some(imp) => {
             let delay = imp.delay_ms.unwrap_or_default().duration();
             let jitter = imp.jitter_ms.unwrap_or_default().duration();
@@ -191,7 +197,9 @@ pub struct Actual {
 impl Actual {
     /// Whether the root qdisc is our HTB.
     pub fn root_is_ours(&self) -> bool {
-        self.root.as_ref().is_some_and(|r| r.handle == tc::handle(tc::ROOT_MAJOR, 0) && r.kind == "htb")
+        self.root
+            .as_ref()
+            .is_some_and(|r| r.handle == tc::handle(tc::ROOT_MAJOR, 0) && r.kind == "htb")
     }
 
     /// Our classes' counters and kernel parameters by minor.
@@ -271,6 +279,16 @@ fn same_class(want: &HtbClass, have: &HtbClass) -> bool {
     shaping && (have.level > 0 || (want.quantum == have.quantum && want.prio == have.prio))
 }
 
+/// A class's parent, with the kernel's `TC_H_ROOT` for top-level classes read as our root
+/// qdisc, which is what we create them under.
+fn parent_of(class: &Object) -> u32 {
+    if class.parent == tc::TC_H_ROOT {
+        tc::handle(tc::ROOT_MAJOR, 0)
+    } else {
+        class.parent
+    }
+}
+
 fn filter_sets(filters: &[Object]) -> BTreeMap<(u16, u16), FilterSet> {
     let mut sets: BTreeMap<(u16, u16), FilterSet> = BTreeMap::new();
     for filter in filters {
@@ -292,16 +310,39 @@ pub fn diff(tree: &Tree, actual: &Actual, ifindex: u32) -> Vec<Step> {
     let fresh = !actual.root_is_ours();
     if fresh {
         let options = wire::htb_qdisc(tc::DEFAULT_CLASS, R2Q);
-        steps.push(Step::new(Effect::Create, tc::qdisc(Mode::Replace, ifindex, root, tc::TC_H_ROOT, "htb", Some(options))));
+        steps.push(Step::new(
+            Effect::Create,
+            tc::qdisc(
+                Mode::Replace,
+                ifindex,
+                root,
+                tc::TC_H_ROOT,
+                "htb",
+                Some(options),
+            ),
+        ));
     }
     let empty = Actual::default();
     let actual = if fresh { &empty } else { actual };
     for class in &tree.classes {
         let handle = tc::class_handle(class.minor);
-        match actual.classes.get(&handle).map(|o| (o, HtbClass::decode(&o.options))) {
-            None => steps.push(Step::new(Effect::Create, tc::htb_class(Mode::Create, ifindex, handle, class.parent, &class.htb))),
-            Some((object, have)) if object.parent != class.parent || !have.is_some_and(|h| same_class(&class.htb, &h)) => {
-                steps.push(Step::new(Effect::Change, tc::htb_class(Mode::Change, ifindex, handle, class.parent, &class.htb)))
+        match actual
+            .classes
+            .get(&handle)
+            .map(|o| (o, HtbClass::decode(&o.options)))
+        {
+            None => steps.push(Step::new(
+                Effect::Create,
+                tc::htb_class(Mode::Create, ifindex, handle, class.parent, &class.htb),
+            )),
+            Some((object, have))
+                if parent_of(object) != class.parent
+                    || !have.is_some_and(|h| same_class(&class.htb, &h)) =>
+            {
+                steps.push(Step::new(
+                    Effect::Change,
+                    tc::htb_class(Mode::Change, ifindex, handle, class.parent, &class.htb),
+                ))
             }
             Some(_) => {}
         }
@@ -312,12 +353,24 @@ pub fn diff(tree: &Tree, actual: &Actual, ifindex: u32) -> Vec<Step> {
         let handle = tc::leaf_handle(class.minor);
         let step = match actual.leaves.get(&parent) {
             Some(have) if have.handle == handle && leaf.matches(have) => None,
-            Some(have) if have.handle == handle && have.kind == leaf.kind() => Some((Effect::Change, Mode::Change)),
+            Some(have) if have.handle == handle && have.kind == leaf.kind() => {
+                Some((Effect::Change, Mode::Change))
+            }
             Some(_) => Some((Effect::Change, Mode::Replace)),
             None => Some((Effect::Create, Mode::Create)),
         };
         if let Some((effect, mode)) = step {
-            steps.push(Step::new(effect, tc::qdisc(mode, ifindex, handle, parent, leaf.kind(), Some(leaf.options()))));
+            steps.push(Step::new(
+                effect,
+                tc::qdisc(
+                    mode,
+                    ifindex,
+                    handle,
+                    parent,
+                    leaf.kind(),
+                    Some(leaf.options()),
+                ),
+            ));
         }
     }
     let have = filter_sets(&actual.filters);
@@ -325,20 +378,29 @@ pub fn diff(tree: &Tree, actual: &Actual, ifindex: u32) -> Vec<Step> {
     want.values_mut().for_each(|set| set.sort());
     for (key @ (prio, ethertype), set) in &have {
         if want.get(key) != Some(set) {
-            steps.push(Step::new(Effect::Delete, tc::delete_filters(ifindex, root, *prio, *ethertype)));
+            steps.push(Step::new(
+                Effect::Delete,
+                tc::delete_filters(ifindex, root, *prio, *ethertype),
+            ));
         }
     }
     for (key @ (prio, ethertype), set) in &want {
         if have.get(key) != Some(set) {
             for (keys, classid) in set {
-                steps.push(Step::new(Effect::Create, tc::u32_filter(ifindex, root, *prio, *ethertype, keys, *classid)));
+                steps.push(Step::new(
+                    Effect::Create,
+                    tc::u32_filter(ifindex, root, *prio, *ethertype, keys, *classid),
+                ));
             }
         }
     }
     let wanted: Vec<u16> = tree.classes.iter().map(|c| c.minor).collect();
     for (minor, _) in actual.our_classes() {
         if !wanted.contains(&minor) {
-            steps.push(Step::new(Effect::Delete, tc::delete_class(ifindex, tc::class_handle(minor))));
+            steps.push(Step::new(
+                Effect::Delete,
+                tc::delete_class(ifindex, tc::class_handle(minor)),
+            ));
         }
     }
     steps
@@ -350,7 +412,10 @@ mod tests {
     use crate::plan::InterfacePlan;
 
     fn plan(json: &str) -> DirectionPlan {
-        serde_json::from_str::<InterfacePlan>(json).unwrap().egress.unwrap()
+        serde_json::from_str::<InterfacePlan>(json)
+            .unwrap()
+            .egress
+            .unwrap()
     }
 
     const PLAN: &str = r#"{"egress": {"rate_bps": "1gbit", "default": {"rate_bps": "1mbit"},
@@ -367,11 +432,19 @@ mod tests {
         let cam = &tree.classes[2];
         assert_eq!(cam.minor, 3);
         assert_eq!(cam.htb.rate_bytes, 250_000);
-        assert_eq!(cam.htb.buffer_ticks, wire::ticks(1600, 250_000).unwrap(), "1600 B minimum");
+        assert_eq!(
+            cam.htb.buffer_ticks,
+            wire::ticks(1600, 250_000).unwrap(),
+            "1600 B minimum"
+        );
         assert_eq!(cam.htb.quantum, 25_000);
         assert_eq!(cam.leaf, Some(Leaf::Bfifo(25_000)), "100 ms of 2 Mbit/s");
         let root = &tree.classes[0];
-        assert_eq!(root.htb.buffer_ticks, wire::ticks(125_000, 125_000_000).unwrap(), "1 ms of 1 Gbit/s");
+        assert_eq!(
+            root.htb.buffer_ticks,
+            wire::ticks(125_000, 125_000_000).unwrap(),
+            "1 ms of 1 Gbit/s"
+        );
         assert_eq!(root.htb.quantum, 200_000, "clamped to the kernel's bound");
         let default = &tree.classes[1];
         assert_eq!(default.leaf, Some(Leaf::Bfifo(12_500)));
@@ -390,14 +463,37 @@ mod tests {
     /// The kernel's view after `tree` was applied, as dumps would show it.
     fn applied(tree: &Tree) -> Actual {
         let mut actual = Actual {
-            root: Some(Object { handle: tc::handle(tc::ROOT_MAJOR, 0), parent: tc::TC_H_ROOT, kind: "htb".into(), ..Object::default() }),
+            root: Some(Object {
+                handle: tc::handle(tc::ROOT_MAJOR, 0),
+                parent: tc::TC_H_ROOT,
+                kind: "htb".into(),
+                ..Object::default()
+            }),
             ..Actual::default()
         };
         for class in &tree.classes {
             let handle = tc::class_handle(class.minor);
-            actual.classes.insert(handle, Object { handle, parent: class.parent, kind: "htb".into(), options: class.htb.encode(), ..Object::default() });
+            actual.classes.insert(
+                handle,
+                Object {
+                    handle,
+                    parent: class.parent,
+                    kind: "htb".into(),
+                    options: class.htb.encode(),
+                    ..Object::default()
+                },
+            );
             if let Some(leaf) = &class.leaf {
-                actual.leaves.insert(handle, Object { handle: tc::leaf_handle(class.minor), parent: handle, kind: leaf.kind().into(), options: leaf.options(), ..Object::default() });
+                actual.leaves.insert(
+                    handle,
+                    Object {
+                        handle: tc::leaf_handle(class.minor),
+                        parent: handle,
+                        kind: leaf.kind().into(),
+                        options: leaf.options(),
+                        ..Object::default()
+                    },
+                );
             }
         }
         for ((prio, ethertype), set) in &tree.filters {
@@ -414,7 +510,12 @@ mod tests {
                 wire::push_nla(&mut options, 1, &classid.to_ne_bytes());
                 wire::push_nla(&mut options, 5, &sel);
                 let info = u32::from(*prio) << 16 | u32::from(ethertype.to_be());
-                actual.filters.push(Object { info, kind: "u32".into(), options, ..Object::default() });
+                actual.filters.push(Object {
+                    info,
+                    kind: "u32".into(),
+                    options,
+                    ..Object::default()
+                });
             }
         }
         actual
@@ -440,8 +541,15 @@ mod tests {
         let mut p = plan(PLAN);
         p.classes[0].rate_bps = Rate::from_bps(4_000_000);
         let steps = diff(&desired(&p, &minors(), 1500), &applied(&tree), 7);
-        assert_eq!(effects(&steps), [Effect::Change, Effect::Change], "class and bfifo");
-        assert!(matches!(&steps[0].request.message, netlink_packet_route::RouteNetlinkMessage::NewTrafficClass(_)));
+        assert_eq!(
+            effects(&steps),
+            [Effect::Change, Effect::Change],
+            "class and bfifo"
+        );
+        assert!(matches!(
+            &steps[0].request.message,
+            netlink_packet_route::RouteNetlinkMessage::NewTrafficClass(_)
+        ));
         assert_eq!(steps[0].request.flags, 0, "no CREATE: changed in place");
     }
 
@@ -449,12 +557,28 @@ mod tests {
     fn a_match_change_replaces_only_that_class_filters_and_removed_classes_go() {
         let tree = desired(&plan(PLAN), &minors(), 1500);
         let mut p = plan(PLAN);
-        p.classes[0].matches = Some(serde_json::from_str(r#"{"protocol": "udp", "dst_port": 5001}"#).unwrap());
+        p.classes[0].matches =
+            Some(serde_json::from_str(r#"{"protocol": "udp", "dst_port": 5001}"#).unwrap());
         let steps = diff(&desired(&p, &minors(), 1500), &applied(&tree), 7);
-        assert_eq!(effects(&steps), [Effect::Delete, Effect::Delete, Effect::Create, Effect::Create]);
+        assert_eq!(
+            effects(&steps),
+            [
+                Effect::Delete,
+                Effect::Delete,
+                Effect::Create,
+                Effect::Create
+            ]
+        );
         p.classes.clear();
         let steps = diff(&desired(&p, &BTreeMap::new(), 1500), &applied(&tree), 7);
-        assert_eq!(effects(&steps), [Effect::Delete, Effect::Delete, Effect::Delete], "2 filter prios, then the class");
-        assert!(matches!(&steps[2].request.message, netlink_packet_route::RouteNetlinkMessage::DelTrafficClass(_)));
+        assert_eq!(
+            effects(&steps),
+            [Effect::Delete, Effect::Delete, Effect::Delete],
+            "2 filter prios, then the class"
+        );
+        assert!(matches!(
+            &steps[2].request.message,
+            netlink_packet_route::RouteNetlinkMessage::DelTrafficClass(_)
+        ));
     }
 }

@@ -105,13 +105,16 @@ impl Shaper {
     /// Probes the kernel's features, then adopts the interfaces recorded in `state_dir` (left
     /// by an earlier run that did not restore them) and brings each back to its recorded plan.
     pub fn open(state_dir: &Path) -> Result<Shaper, ShapeError> {
-        let features = Features::probe().map_err(|e| ShapeError::io("probe tc features in a scratch namespace", e))?;
+        let features = Features::probe()
+            .map_err(|e| ShapeError::io("probe tc features in a scratch namespace", e))?;
         let shaper = Shaper {
             state_dir: state_dir.to_path_buf(),
             features,
             slots: Mutex::new(BTreeMap::new()),
         };
-        let records = state::load_all(state_dir).map_err(|e| ShapeError::io(format!("read state files in {}", state_dir.display()), e))?;
+        let records = state::load_all(state_dir).map_err(|e| {
+            ShapeError::io(format!("read state files in {}", state_dir.display()), e)
+        })?;
         for record in records {
             let iface = record.iface.clone();
             let slot = shaper.slot(&iface);
@@ -124,7 +127,8 @@ impl Shaper {
                 Err(ShapeError::UnknownNetns { .. } | ShapeError::UnknownInterface { .. }) => {
                     tracing::info!(%iface, "interface of an earlier run is gone; forgetting it");
                     shaper.remove_ifb_of(&mut slot, &record);
-                    state::forget(state_dir, &iface).map_err(|e| ShapeError::io("remove a state file", e))?;
+                    state::forget(state_dir, &iface)
+                        .map_err(|e| ShapeError::io("remove a state file", e))?;
                 }
                 Err(err) => {
                     tracing::error!(%iface, "could not bring adopted shaping back to its plan: {err}");
@@ -151,8 +155,15 @@ impl Shaper {
 
     /// The interfaces shaped now.
     pub fn shaped(&self) -> Vec<IfaceRef> {
-        let slots: Vec<_> = lock(&self.slots).iter().map(|(i, s)| (i.clone(), s.clone())).collect();
-        slots.into_iter().filter(|(_, s)| lock(s).record.is_some()).map(|(i, _)| i).collect()
+        let slots: Vec<_> = lock(&self.slots)
+            .iter()
+            .map(|(i, s)| (i.clone(), s.clone()))
+            .collect();
+        slots
+            .into_iter()
+            .filter(|(_, s)| lock(s).record.is_some())
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// The plan in force on `iface`.
@@ -168,18 +179,30 @@ impl Shaper {
         iface.validate()?;
         plan.validate(&self.features)?;
         if let Some(feature) = self.features.missing_for_shaping() {
-            let field = if plan.egress.is_some() { "egress" } else { "ingress" };
-            return Err(ShapeError::MissingFeature { field: field.into(), feature: feature.into() });
+            let field = if plan.egress.is_some() {
+                "egress"
+            } else {
+                "ingress"
+            };
+            return Err(ShapeError::MissingFeature {
+                field: field.into(),
+                feature: feature.into(),
+            });
         }
         if plan.ingress.is_some()
             && let Some(feature) = self.features.missing_for_ingress()
         {
-            return Err(ShapeError::MissingFeature { field: "ingress".into(), feature: feature.into() });
+            return Err(ShapeError::MissingFeature {
+                field: "ingress".into(),
+                feature: feature.into(),
+            });
         }
         let slot = self.slot(iface);
         let mut slot = lock(&slot);
         let previous = slot.record.clone();
-        let mut record = previous.clone().unwrap_or_else(|| Record::new(iface.clone()));
+        let mut record = previous
+            .clone()
+            .unwrap_or_else(|| Record::new(iface.clone()));
         record.plan = plan;
         record.assign_minors();
         self.take_ownership(&mut slot, &mut record)?;
@@ -197,21 +220,42 @@ impl Shaper {
     }
 
     /// Changes the rates of some classes, keeping everything else of the plan in force.
-    pub fn set_rates(&self, iface: &IfaceRef, changes: &RateChanges) -> Result<ApplyReport, ShapeError> {
-        let mut plan = self.plan(iface).ok_or_else(|| ShapeError::NotShaped { iface: iface.to_string() })?;
-        for (direction, rates) in [(Direction::Egress, &changes.egress), (Direction::Ingress, &changes.ingress)] {
+    pub fn set_rates(
+        &self,
+        iface: &IfaceRef,
+        changes: &RateChanges,
+    ) -> Result<ApplyReport, ShapeError> {
+        let mut plan = self.plan(iface).ok_or_else(|| ShapeError::NotShaped {
+            iface: iface.to_string(),
+        })?;
+        for (direction, rates) in [
+            (Direction::Egress, &changes.egress),
+            (Direction::Ingress, &changes.ingress),
+        ] {
             if rates.is_empty() {
                 continue;
             }
             let Some(direction_plan) = plan.direction_mut(direction) else {
-                return Err(PlanError::new(direction.as_str(), "(rates)", format!("{direction} is not shaped on {iface}"), "rate changes for a shaped direction").into());
+                return Err(PlanError::new(
+                    direction.as_str(),
+                    "(rates)",
+                    format!("{direction} is not shaped on {iface}"),
+                    "rate changes for a shaped direction",
+                )
+                .into());
             };
             let names: Vec<String> = std::iter::once(DEFAULT_CLASS_NAME.to_string())
                 .chain(direction_plan.classes.iter().map(|c| c.name.clone()))
                 .collect();
             for (name, change) in rates {
                 let Some(class) = direction_plan.class_mut(name) else {
-                    return Err(PlanError::new(format!("{direction}.{name}"), name, "no class of this name", format!("one of: {}", names.join(", "))).into());
+                    return Err(PlanError::new(
+                        format!("{direction}.{name}"),
+                        name,
+                        "no class of this name",
+                        format!("one of: {}", names.join(", ")),
+                    )
+                    .into());
                 };
                 class.rate_bps = change.rate_bps;
                 if change.ceil_bps.is_some() {
@@ -227,16 +271,21 @@ impl Shaper {
         let slot = self.slot(iface);
         let mut slot = lock(&slot);
         let Some(record) = slot.record.clone() else {
-            return Err(ShapeError::NotShaped { iface: iface.to_string() });
+            return Err(ShapeError::NotShaped {
+                iface: iface.to_string(),
+            });
         };
         let mut empty = record.clone();
         empty.plan = InterfacePlan::default();
         match self.transition(&mut slot, empty) {
             Ok(_) => {}
-            Err(ShapeError::UnknownNetns { .. } | ShapeError::UnknownInterface { .. }) => self.remove_ifb_of(&mut slot, &record),
+            Err(ShapeError::UnknownNetns { .. } | ShapeError::UnknownInterface { .. }) => {
+                self.remove_ifb_of(&mut slot, &record)
+            }
             Err(err) => return Err(err),
         }
-        state::forget(&self.state_dir, iface).map_err(|e| ShapeError::io("remove a state file", e))?;
+        state::forget(&self.state_dir, iface)
+            .map_err(|e| ShapeError::io("remove a state file", e))?;
         slot.record = None;
         slot.rtnl = None;
         Ok(())
@@ -254,21 +303,33 @@ impl Shaper {
     pub fn stats(&self, iface: &IfaceRef) -> Result<InterfaceStats, ShapeError> {
         let slot = self.slot(iface);
         let mut slot = lock(&slot);
-        let record = slot.record.clone().ok_or_else(|| ShapeError::NotShaped { iface: iface.to_string() })?;
+        let record = slot.record.clone().ok_or_else(|| ShapeError::NotShaped {
+            iface: iface.to_string(),
+        })?;
         let rtnl = connect(&mut slot, iface)?;
         let links = links(rtnl)?;
         let mut directions = Vec::new();
         for direction in Direction::ALL {
-            let Some(plan) = record.plan.direction(direction) else { continue };
+            let Some(plan) = record.plan.direction(direction) else {
+                continue;
+            };
             let device = match direction {
                 Direction::Egress => iface.name.clone(),
-                Direction::Ingress => record.ingress.as_ref().map(|i| i.ifb.clone()).unwrap_or_default(),
+                Direction::Ingress => record
+                    .ingress
+                    .as_ref()
+                    .map(|i| i.ifb.clone())
+                    .unwrap_or_default(),
             };
             let link = find_link(&links, iface, &device)?;
-            let actual = reconcile::read(rtnl, link.index).map_err(|e| ShapeError::io(format!("read the classes of {device}"), e))?;
+            let actual = reconcile::read(rtnl, link.index)
+                .map_err(|e| ShapeError::io(format!("read the classes of {device}"), e))?;
             let minors = record.minors.get(&direction).cloned().unwrap_or_default();
-            let names = std::iter::once((DEFAULT_CLASS_NAME.to_string(), tc::DEFAULT_CLASS))
-                .chain(plan.classes.iter().filter_map(|c| minors.get(&c.name).map(|m| (c.name.clone(), *m))));
+            let names = std::iter::once((DEFAULT_CLASS_NAME.to_string(), tc::DEFAULT_CLASS)).chain(
+                plan.classes
+                    .iter()
+                    .filter_map(|c| minors.get(&c.name).map(|m| (c.name.clone(), *m))),
+            );
             let classes = names
                 .filter_map(|(name, minor)| {
                     let object = actual.classes.get(&tc::class_handle(minor))?;
@@ -290,13 +351,25 @@ impl Shaper {
                     })
                 })
                 .collect();
-            directions.push(DirectionStats { direction, device, classes });
+            directions.push(DirectionStats {
+                direction,
+                device,
+                classes,
+            });
         }
-        Ok(InterfaceStats { iface: iface.clone(), interval_ms: 0, directions })
+        Ok(InterfaceStats {
+            iface: iface.clone(),
+            interval_ms: 0,
+            directions,
+        })
     }
 
     /// Two reads `interval` apart, with the rates between them.
-    pub fn stats_over(&self, iface: &IfaceRef, interval: Duration) -> Result<InterfaceStats, ShapeError> {
+    pub fn stats_over(
+        &self,
+        iface: &IfaceRef,
+        interval: Duration,
+    ) -> Result<InterfaceStats, ShapeError> {
         let start = Instant::now();
         let first = self.stats(iface)?;
         std::thread::sleep(interval.saturating_sub(start.elapsed()));
@@ -305,7 +378,16 @@ impl Shaper {
     }
 
     fn store(&self, record: &Record) -> Result<(), ShapeError> {
-        state::store(&self.state_dir, record).map_err(|e| ShapeError::io(format!("write the state file of {} under {}", record.iface, self.state_dir.display()), e))
+        state::store(&self.state_dir, record).map_err(|e| {
+            ShapeError::io(
+                format!(
+                    "write the state file of {} under {}",
+                    record.iface,
+                    self.state_dir.display()
+                ),
+                e,
+            )
+        })
     }
 
     /// Records what the interface had before we first shape a direction, refusing interfaces
@@ -320,12 +402,17 @@ impl Shaper {
         let rtnl = connect(slot, &iface)?;
         let links = links(rtnl)?;
         let link = find_link(&links, &iface, &iface.name)?;
-        let actual = reconcile::read(rtnl, link.index).map_err(|e| ShapeError::io(format!("read the qdiscs of {iface}"), e))?;
+        let actual = reconcile::read(rtnl, link.index)
+            .map_err(|e| ShapeError::io(format!("read the qdiscs of {iface}"), e))?;
         if need_root {
             record.original_root = Some(original_root(&iface, &actual)?);
         }
         if need_ingress {
-            if actual.ingress_filters.iter().any(|f| f.prio() == tc::INGRESS_PRIO) {
+            if actual
+                .ingress_filters
+                .iter()
+                .any(|f| f.prio() == tc::INGRESS_PRIO)
+            {
                 return Err(ShapeError::Conflict(format!(
                     "{iface} already has an ingress filter at priority {:#x}, qoelab's: another qoelab agent (with another state dir) shapes it; stop that agent or clear the interface there",
                     tc::INGRESS_PRIO
@@ -335,7 +422,10 @@ impl Shaper {
                 .map(|n| format!("{IFB_PREFIX}{n}"))
                 .find(|name| !links.iter().any(|l| &l.name == name))
                 .expect("a free name");
-            record.ingress = Some(IngressRecord { ifb, created_qdisc: actual.ingress.is_none() });
+            record.ingress = Some(IngressRecord {
+                ifb,
+                created_qdisc: actual.ingress.is_none(),
+            });
         }
         Ok(())
     }
@@ -343,14 +433,21 @@ impl Shaper {
     /// Puts back the state before a failed apply.
     fn roll_back(&self, slot: &mut Slot, iface: &IfaceRef, previous: Option<Record>) {
         let outcome = match &previous {
-            Some(previous) => self.transition(slot, previous.clone()).and_then(|_| self.store(previous)),
+            Some(previous) => self
+                .transition(slot, previous.clone())
+                .and_then(|_| self.store(previous)),
             None => {
-                let Some(mut attempted) = state::load_all(&self.state_dir).ok().and_then(|all| all.into_iter().find(|r| &r.iface == iface)) else {
+                let Some(mut attempted) = state::load_all(&self.state_dir)
+                    .ok()
+                    .and_then(|all| all.into_iter().find(|r| &r.iface == iface))
+                else {
                     return;
                 };
                 attempted.plan = InterfacePlan::default();
-                self.transition(slot, attempted)
-                    .and_then(|_| state::forget(&self.state_dir, iface).map_err(|e| ShapeError::io("remove a state file", e)))
+                self.transition(slot, attempted).and_then(|_| {
+                    state::forget(&self.state_dir, iface)
+                        .map_err(|e| ShapeError::io("remove a state file", e))
+                })
             }
         };
         if let Err(err) = outcome {
@@ -371,15 +468,32 @@ impl Shaper {
             && let Some(ingress) = &record.ingress
             && !links.iter().any(|l| l.name == ingress.ifb)
         {
-            send(rtnl, vec![Step::new(Effect::Create, tc::create_ifb(&ingress.ifb, link.mtu))], &mut report, "create an IFB device")?;
+            send(
+                rtnl,
+                vec![Step::new(
+                    Effect::Create,
+                    tc::create_ifb(&ingress.ifb, link.mtu),
+                )],
+                &mut report,
+                "create an IFB device",
+            )?;
             links = self::links(rtnl)?;
         }
-        let actual = reconcile::read(rtnl, link.index).map_err(|e| ShapeError::io(format!("read the tc state of {iface}"), e))?;
+        let actual = reconcile::read(rtnl, link.index)
+            .map_err(|e| ShapeError::io(format!("read the tc state of {iface}"), e))?;
         let mut steps = Vec::new();
         match (&record.plan.egress, &record.original_root) {
             (Some(plan), _) => {
-                let minors = record.minors.get(&Direction::Egress).cloned().unwrap_or_default();
-                steps.extend(reconcile::diff(&reconcile::desired(plan, &minors, link.mtu), &actual, link.index));
+                let minors = record
+                    .minors
+                    .get(&Direction::Egress)
+                    .cloned()
+                    .unwrap_or_default();
+                steps.extend(reconcile::diff(
+                    &reconcile::desired(plan, &minors, link.mtu),
+                    &actual,
+                    link.index,
+                ));
             }
             (None, Some(original)) => {
                 steps.extend(restore_root(original, &actual, link.index));
@@ -390,9 +504,19 @@ impl Shaper {
         match (&record.plan.ingress, &record.ingress) {
             (Some(plan), Some(ingress)) => {
                 let ifb = find_link(&links, &iface, &ingress.ifb)?;
-                let on_ifb = reconcile::read(rtnl, ifb.index).map_err(|e| ShapeError::io(format!("read the tc state of {}", ingress.ifb), e))?;
-                let minors = record.minors.get(&Direction::Ingress).cloned().unwrap_or_default();
-                steps.extend(reconcile::diff(&reconcile::desired(plan, &minors, link.mtu), &on_ifb, ifb.index));
+                let on_ifb = reconcile::read(rtnl, ifb.index).map_err(|e| {
+                    ShapeError::io(format!("read the tc state of {}", ingress.ifb), e)
+                })?;
+                let minors = record
+                    .minors
+                    .get(&Direction::Ingress)
+                    .cloned()
+                    .unwrap_or_default();
+                steps.extend(reconcile::diff(
+                    &reconcile::desired(plan, &minors, link.mtu),
+                    &on_ifb,
+                    ifb.index,
+                ));
                 steps.extend(redirect(&actual, link.index, ifb.index));
             }
             (None, Some(ingress)) => {
@@ -410,8 +534,12 @@ impl Shaper {
 
     /// Deletes the IFB device of a record whose interface is gone (the namespace may remain).
     fn remove_ifb_of(&self, slot: &mut Slot, record: &Record) {
-        let Some(ingress) = &record.ingress else { return };
-        let Ok(rtnl) = connect(slot, &record.iface) else { return };
+        let Some(ingress) = &record.ingress else {
+            return;
+        };
+        let Ok(rtnl) = connect(slot, &record.iface) else {
+            return;
+        };
         if let Ok(links) = links(rtnl)
             && let Some(ifb) = links.iter().find(|l| l.name == ingress.ifb)
         {
@@ -423,10 +551,13 @@ impl Shaper {
 /// The socket of the slot, opened in the interface's namespace on first use.
 fn connect<'a>(slot: &'a mut Slot, iface: &IfaceRef) -> Result<&'a mut Rtnl, ShapeError> {
     if slot.rtnl.is_none() {
-        let rtnl = Rtnl::open(iface.netns.as_deref()).map_err(|e| match (&iface.netns, e.kind()) {
-            (Some(netns), io::ErrorKind::NotFound) => ShapeError::UnknownNetns { netns: netns.clone() },
-            _ => ShapeError::io(format!("open a netlink socket for {iface}"), e),
-        })?;
+        let rtnl =
+            Rtnl::open(iface.netns.as_deref()).map_err(|e| match (&iface.netns, e.kind()) {
+                (Some(netns), io::ErrorKind::NotFound) => ShapeError::UnknownNetns {
+                    netns: netns.clone(),
+                },
+                _ => ShapeError::io(format!("open a netlink socket for {iface}"), e),
+            })?;
         slot.rtnl = Some(rtnl);
     }
     Ok(slot.rtnl.as_mut().expect("opened above"))
@@ -442,10 +573,21 @@ fn links(rtnl: &mut Rtnl) -> Result<Vec<Link>, ShapeError> {
 }
 
 fn find_link<'a>(links: &'a [Link], iface: &IfaceRef, name: &str) -> Result<&'a Link, ShapeError> {
-    links.iter().find(|l| l.name == name).ok_or_else(|| ShapeError::UnknownInterface { netns: iface.netns.clone(), name: name.to_string() })
+    links
+        .iter()
+        .find(|l| l.name == name)
+        .ok_or_else(|| ShapeError::UnknownInterface {
+            netns: iface.netns.clone(),
+            name: name.to_string(),
+        })
 }
 
-fn send(rtnl: &mut Rtnl, steps: Vec<Step>, report: &mut ApplyReport, what: &str) -> Result<(), ShapeError> {
+fn send(
+    rtnl: &mut Rtnl,
+    steps: Vec<Step>,
+    report: &mut ApplyReport,
+    what: &str,
+) -> Result<(), ShapeError> {
     if steps.is_empty() {
         return Ok(());
     }
@@ -464,14 +606,19 @@ fn send(rtnl: &mut Rtnl, steps: Vec<Step>, report: &mut ApplyReport, what: &str)
     }
     match first_error {
         None => Ok(()),
-        Some(source) => Err(ShapeError::Kernel { what: what.to_string(), source }),
+        Some(source) => Err(ShapeError::Kernel {
+            what: what.to_string(),
+            source,
+        }),
     }
 }
 
 /// What to record about the root qdisc before replacing it.
 fn original_root(iface: &IfaceRef, actual: &Actual) -> Result<OriginalRoot, ShapeError> {
     let Some(root) = &actual.root else {
-        return Ok(OriginalRoot::Default { kind: "none".into() });
+        return Ok(OriginalRoot::Default {
+            kind: "none".into(),
+        });
     };
     if tc::is_ours(root.handle) {
         return Err(ShapeError::Conflict(format!(
@@ -481,7 +628,9 @@ fn original_root(iface: &IfaceRef, actual: &Actual) -> Result<OriginalRoot, Shap
         )));
     }
     if root.handle == 0 {
-        return Ok(OriginalRoot::Default { kind: root.kind.clone() });
+        return Ok(OriginalRoot::Default {
+            kind: root.kind.clone(),
+        });
     }
     if !actual.leaves.is_empty() {
         return Err(ShapeError::Conflict(format!(
@@ -491,7 +640,11 @@ fn original_root(iface: &IfaceRef, actual: &Actual) -> Result<OriginalRoot, Shap
             iface.name
         )));
     }
-    Ok(OriginalRoot::Configured { kind: root.kind.clone(), handle: root.handle, options_hex: state::to_hex(&root.options) })
+    Ok(OriginalRoot::Configured {
+        kind: root.kind.clone(),
+        handle: root.handle,
+        options_hex: state::to_hex(&root.options),
+    })
 }
 
 /// The step that puts the original root qdisc back, if the root is still ours.
@@ -501,10 +654,24 @@ fn restore_root(original: &OriginalRoot, actual: &Actual, ifindex: u32) -> Vec<S
     }
     let root = tc::handle(tc::ROOT_MAJOR, 0);
     vec![match original {
-        OriginalRoot::Default { .. } => Step::new(Effect::Delete, tc::delete_qdisc(ifindex, root, tc::TC_H_ROOT)),
-        OriginalRoot::Configured { kind, handle, options_hex } => Step::new(
+        OriginalRoot::Default { .. } => Step::new(
+            Effect::Delete,
+            tc::delete_qdisc(ifindex, root, tc::TC_H_ROOT),
+        ),
+        OriginalRoot::Configured {
+            kind,
+            handle,
+            options_hex,
+        } => Step::new(
             Effect::Change,
-            tc::qdisc(Mode::Replace, ifindex, *handle, tc::TC_H_ROOT, kind, state::from_hex(options_hex).filter(|o| !o.is_empty())),
+            tc::qdisc(
+                Mode::Replace,
+                ifindex,
+                *handle,
+                tc::TC_H_ROOT,
+                kind,
+                state::from_hex(options_hex).filter(|o| !o.is_empty()),
+            ),
         ),
     }]
 }
@@ -513,13 +680,33 @@ fn restore_root(original: &OriginalRoot, actual: &Actual, ifindex: u32) -> Vec<S
 fn redirect(actual: &Actual, ifindex: u32, ifb: u32) -> Vec<Step> {
     let mut steps = Vec::new();
     if actual.ingress.is_none() {
-        steps.push(Step::new(Effect::Create, tc::qdisc(Mode::Create, ifindex, tc::INGRESS_HANDLE, tc::TC_H_INGRESS, "ingress", None)));
+        steps.push(Step::new(
+            Effect::Create,
+            tc::qdisc(
+                Mode::Create,
+                ifindex,
+                tc::INGRESS_HANDLE,
+                tc::TC_H_INGRESS,
+                "ingress",
+                None,
+            ),
+        ));
     }
-    let ours: Vec<_> = actual.ingress_filters.iter().filter(|f| f.prio() == tc::INGRESS_PRIO).collect();
-    let right = ours.iter().any(|f| f.u32_entry().is_some_and(|e| e.redirect_ifindex == Some(ifb)));
+    let ours: Vec<_> = actual
+        .ingress_filters
+        .iter()
+        .filter(|f| f.prio() == tc::INGRESS_PRIO)
+        .collect();
+    let right = ours.iter().any(|f| {
+        f.u32_entry()
+            .is_some_and(|e| e.redirect_ifindex == Some(ifb))
+    });
     if !right {
         if !ours.is_empty() {
-            steps.push(Step::new(Effect::Delete, tc::delete_filters(ifindex, tc::INGRESS_HANDLE, tc::INGRESS_PRIO, ETH_P_ALL)));
+            steps.push(Step::new(
+                Effect::Delete,
+                tc::delete_filters(ifindex, tc::INGRESS_HANDLE, tc::INGRESS_PRIO, ETH_P_ALL),
+            ));
         }
         steps.push(Step::new(Effect::Create, tc::redirect_filter(ifindex, ifb)));
     }
@@ -528,12 +715,27 @@ fn redirect(actual: &Actual, ifindex: u32, ifb: u32) -> Vec<Step> {
 
 /// The steps that undo our ingress setup: our filter (or the ingress qdisc we created), then
 /// the IFB device.
-fn remove_ingress(ingress: &IngressRecord, actual: &Actual, links: &[Link], ifindex: u32) -> Vec<Step> {
+fn remove_ingress(
+    ingress: &IngressRecord,
+    actual: &Actual,
+    links: &[Link],
+    ifindex: u32,
+) -> Vec<Step> {
     let mut steps = Vec::new();
     if ingress.created_qdisc && actual.ingress.as_ref().is_some_and(|q| q.kind == "ingress") {
-        steps.push(Step::new(Effect::Delete, tc::delete_qdisc(ifindex, tc::INGRESS_HANDLE, tc::TC_H_INGRESS)));
-    } else if actual.ingress_filters.iter().any(|f| f.prio() == tc::INGRESS_PRIO) {
-        steps.push(Step::new(Effect::Delete, tc::delete_filters(ifindex, tc::INGRESS_HANDLE, tc::INGRESS_PRIO, ETH_P_ALL)));
+        steps.push(Step::new(
+            Effect::Delete,
+            tc::delete_qdisc(ifindex, tc::INGRESS_HANDLE, tc::TC_H_INGRESS),
+        ));
+    } else if actual
+        .ingress_filters
+        .iter()
+        .any(|f| f.prio() == tc::INGRESS_PRIO)
+    {
+        steps.push(Step::new(
+            Effect::Delete,
+            tc::delete_filters(ifindex, tc::INGRESS_HANDLE, tc::INGRESS_PRIO, ETH_P_ALL),
+        ));
     }
     if let Some(ifb) = links.iter().find(|l| l.name == ingress.ifb) {
         steps.push(Step::new(Effect::Delete, tc::delete_link(ifb.index)));

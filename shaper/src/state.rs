@@ -42,7 +42,9 @@ impl IfaceRef {
                 && s.len() <= max
                 && s != "."
                 && s != ".."
-                && !s.bytes().any(|b| b == b'/' || b == 0 || b.is_ascii_whitespace())
+                && !s
+                    .bytes()
+                    .any(|b| b == b'/' || b == 0 || b.is_ascii_whitespace())
         };
         if let Some(netns) = &self.netns
             && !fine(netns, 255)
@@ -66,7 +68,11 @@ impl IfaceRef {
     }
 
     fn file_name(&self) -> String {
-        format!("{}@{}.json", self.name, self.netns.as_deref().unwrap_or("-"))
+        format!(
+            "{}@{}.json",
+            self.name,
+            self.netns.as_deref().unwrap_or("-")
+        )
     }
 }
 
@@ -205,7 +211,9 @@ pub fn load_all(state_dir: &Path) -> io::Result<Vec<Record>> {
         }
         match fs::read(&path).map(|bytes| serde_json::from_slice::<Record>(&bytes)) {
             Ok(Ok(record)) => records.push(record),
-            Ok(Err(err)) => tracing::error!("ignoring unreadable state file {}: {err}", path.display()),
+            Ok(Err(err)) => {
+                tracing::error!("ignoring unreadable state file {}: {err}", path.display())
+            }
             Err(err) => tracing::error!("cannot read state file {}: {err}", path.display()),
         }
     }
@@ -235,7 +243,9 @@ mod tests {
     fn record_with(names: &[&str]) -> Record {
         let classes: Vec<String> = names
             .iter()
-            .map(|n| format!(r#"{{"name": "{n}", "rate_bps": 1000, "match": {{"protocol": "udp"}}}}"#))
+            .map(|n| {
+                format!(r#"{{"name": "{n}", "rate_bps": 1000, "match": {{"protocol": "udp"}}}}"#)
+            })
             .collect();
         let json = format!(
             r#"{{"egress": {{"rate_bps": 1000000, "default": {{"rate_bps": 1000}}, "classes": [{}]}}}}"#,
@@ -284,8 +294,23 @@ mod tests {
     #[test]
     fn interface_names_are_checked() {
         assert!(IfaceRef::new(None, "eth0").validate().is_ok());
-        assert_eq!(IfaceRef::new(None, "a/b").validate().unwrap_err().field, "iface");
-        assert_eq!(IfaceRef::new(None, "sixteen-chars-xx").validate().unwrap_err().field, "iface");
-        assert_eq!(IfaceRef::new(Some(".."), "eth0").validate().unwrap_err().field, "netns");
+        assert_eq!(
+            IfaceRef::new(None, "a/b").validate().unwrap_err().field,
+            "iface"
+        );
+        assert_eq!(
+            IfaceRef::new(None, "sixteen-chars-xx")
+                .validate()
+                .unwrap_err()
+                .field,
+            "iface"
+        );
+        assert_eq!(
+            IfaceRef::new(Some(".."), "eth0")
+                .validate()
+                .unwrap_err()
+                .field,
+            "netns"
+        );
     }
 }

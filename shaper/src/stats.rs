@@ -63,18 +63,29 @@ pub struct InterfaceStats {
 impl InterfaceStats {
     /// Fills in the measured rates from an `earlier` read taken `elapsed` before this one.
     /// Classes absent from the earlier read (or whose counters went back) get no rate.
-    pub fn with_rates_since(mut self, earlier: &InterfaceStats, elapsed: Duration) -> InterfaceStats {
+    pub fn with_rates_since(
+        mut self,
+        earlier: &InterfaceStats,
+        elapsed: Duration,
+    ) -> InterfaceStats {
         let secs = elapsed.as_secs_f64();
         self.interval_ms = elapsed.as_millis() as u64;
         for direction in &mut self.directions {
-            let before = earlier.directions.iter().find(|d| d.direction == direction.direction);
+            let before = earlier
+                .directions
+                .iter()
+                .find(|d| d.direction == direction.direction);
             for class in &mut direction.classes {
-                let Some(old) = before.and_then(|d| d.classes.iter().find(|c| c.classid == class.classid)) else {
+                let Some(old) =
+                    before.and_then(|d| d.classes.iter().find(|c| c.classid == class.classid))
+                else {
                     continue;
                 };
                 if secs > 0.0 && class.bytes >= old.bytes && class.packets >= old.packets {
-                    class.measured_bps = Some(((class.bytes - old.bytes) as f64 * 8.0 / secs).round() as u64);
-                    class.measured_pps = Some(((class.packets - old.packets) as f64 / secs).round() as u64);
+                    class.measured_bps =
+                        Some(((class.bytes - old.bytes) as f64 * 8.0 / secs).round() as u64);
+                    class.measured_pps =
+                        Some(((class.packets - old.packets) as f64 / secs).round() as u64);
                 }
             }
         }
@@ -129,6 +140,9 @@ mod tests {
         assert_eq!(cam.measured_pps, Some(200));
         assert_eq!(later.interval_ms, 5000);
         let reset = stats(10, 1).with_rates_since(&stats(1000, 5), Duration::from_secs(1));
-        assert_eq!(reset.class(Direction::Egress, "cam").unwrap().measured_bps, None);
+        assert_eq!(
+            reset.class(Direction::Egress, "cam").unwrap().measured_bps,
+            None
+        );
     }
 }

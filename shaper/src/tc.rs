@@ -10,9 +10,9 @@
 use netlink_packet_core::{DefaultNla, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
 use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
 use netlink_packet_route::tc::{
-    TcAction, TcActionAttribute, TcActionMirrorOption, TcActionOption, TcActionType,
-    TcAttribute, TcFilterU32Option, TcHandle, TcHeader, TcMessage, TcMirror, TcMirrorActionType,
-    TcOption, TcU32Key, TcU32Selector, TcU32SelectorFlags,
+    TcAction, TcActionAttribute, TcActionMirrorOption, TcActionOption, TcActionType, TcAttribute,
+    TcFilterU32Option, TcHandle, TcHeader, TcMessage, TcMirror, TcMirrorActionType, TcOption,
+    TcU32Key, TcU32Selector, TcU32SelectorFlags,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
@@ -116,7 +116,14 @@ impl Mode {
 }
 
 /// A qdisc to create, change or replace.
-pub fn qdisc(mode: Mode, ifindex: u32, handle: u32, parent: u32, kind: &str, options: Option<Vec<u8>>) -> Request {
+pub fn qdisc(
+    mode: Mode,
+    ifindex: u32,
+    handle: u32,
+    parent: u32,
+    kind: &str,
+    options: Option<Vec<u8>>,
+) -> Request {
     let mut message = TcMessage::default();
     message.header = header(ifindex, handle, parent, 0);
     message.attributes.push(TcAttribute::Kind(kind.to_string()));
@@ -140,7 +147,13 @@ pub fn delete_qdisc(ifindex: u32, handle: u32, parent: u32) -> Request {
 }
 
 /// An HTB class to create or change.
-pub fn htb_class(mode: Mode, ifindex: u32, classid: u32, parent: u32, class: &wire::HtbClass) -> Request {
+pub fn htb_class(
+    mode: Mode,
+    ifindex: u32,
+    classid: u32,
+    parent: u32,
+    class: &wire::HtbClass,
+) -> Request {
     let mut message = TcMessage::default();
     message.header = header(ifindex, classid, parent, 0);
     message.attributes.push(TcAttribute::Kind("htb".into()));
@@ -183,7 +196,14 @@ fn selector(keys: &[(u32, u32, i32)]) -> TcU32Selector {
 }
 
 /// A u32 filter entry on `parent` sending packets matching `keys` to class `classid`.
-pub fn u32_filter(ifindex: u32, parent: u32, prio: u16, ethertype: u16, keys: &[(u32, u32, i32)], classid: u32) -> Request {
+pub fn u32_filter(
+    ifindex: u32,
+    parent: u32,
+    prio: u16,
+    ethertype: u16,
+    keys: &[(u32, u32, i32)],
+    classid: u32,
+) -> Request {
     let mut message = TcMessage::default();
     message.header = header(ifindex, 0, parent, filter_info(prio, ethertype));
     message.attributes.push(TcAttribute::Kind("u32".into()));
@@ -214,7 +234,12 @@ pub fn redirect_filter(ifindex: u32, target_ifindex: u32) -> Request {
         ))]),
     ];
     let mut message = TcMessage::default();
-    message.header = header(ifindex, 0, INGRESS_HANDLE, filter_info(INGRESS_PRIO, ETH_P_ALL));
+    message.header = header(
+        ifindex,
+        0,
+        INGRESS_HANDLE,
+        filter_info(INGRESS_PRIO, ETH_P_ALL),
+    );
     message.attributes.push(TcAttribute::Kind("u32".into()));
     message.attributes.push(TcAttribute::Options(vec![
         TcOption::U32(TcFilterU32Option::Selector(selector(&[(0, 0, 0)]))),
@@ -311,7 +336,11 @@ pub struct Object {
 impl Object {
     /// Reads a dumped tc message (the payload after the netlink header).
     pub fn parse(payload: &[u8]) -> Option<Object> {
-        let field = |at: usize| Some(u32::from_ne_bytes(payload.get(at..at + 4)?.try_into().ok()?));
+        let field = |at: usize| {
+            Some(u32::from_ne_bytes(
+                payload.get(at..at + 4)?.try_into().ok()?,
+            ))
+        };
         let mut object = Object {
             ifindex: field(4)?,
             handle: field(8)?,
@@ -322,7 +351,9 @@ impl Object {
         for (kind, value) in nlas(payload.get(20..)?) {
             match kind {
                 TCA_KIND => {
-                    object.kind = String::from_utf8_lossy(value).trim_end_matches('\0').to_string()
+                    object.kind = String::from_utf8_lossy(value)
+                        .trim_end_matches('\0')
+                        .to_string()
                 }
                 TCA_OPTIONS => object.options = value.to_vec(),
                 TCA_STATS2 => object.counters = Counters::decode(value),
@@ -344,7 +375,9 @@ impl Object {
 
     /// A u32 filter's entry, unless this is a hash table.
     pub fn u32_entry(&self) -> Option<U32Entry> {
-        (self.kind == "u32").then(|| U32Entry::decode(&self.options)).flatten()
+        (self.kind == "u32")
+            .then(|| U32Entry::decode(&self.options))
+            .flatten()
     }
 }
 
@@ -371,7 +404,11 @@ impl Link {
         // struct ifinfomsg is 16 bytes; IFLA_IFNAME = 3, IFLA_MTU = 4.
         for (kind, value) in nlas(payload.get(16..)?) {
             match kind {
-                3 => link.name = String::from_utf8_lossy(value).trim_end_matches('\0').to_string(),
+                3 => {
+                    link.name = String::from_utf8_lossy(value)
+                        .trim_end_matches('\0')
+                        .to_string()
+                }
                 4 => link.mtu = u32::from_ne_bytes(value.get(0..4)?.try_into().ok()?),
                 _ => {}
             }
@@ -387,9 +424,18 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Vec<u8> {
-        let path = format!("{}/tests/fixtures/tc-{name}.hex", env!("CARGO_MANIFEST_DIR"));
-        let hex: String = std::fs::read_to_string(path).unwrap().split_whitespace().collect();
-        (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+        let path = format!(
+            "{}/tests/fixtures/tc-{name}.hex",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let hex: String = std::fs::read_to_string(path)
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     /// Our request's bytes after the netlink header, with the fixture's interface index.
@@ -416,11 +462,25 @@ mod tests {
     fn qdisc_requests_match_tc() {
         let ifindex = ifindex_of("htb-qdisc");
         assert_same_as_tc(
-            qdisc(Mode::Create, ifindex, handle(ROOT_MAJOR, 0), TC_H_ROOT, "htb", Some(wire::htb_qdisc(2, 10))),
+            qdisc(
+                Mode::Create,
+                ifindex,
+                handle(ROOT_MAJOR, 0),
+                TC_H_ROOT,
+                "htb",
+                Some(wire::htb_qdisc(2, 10)),
+            ),
             "htb-qdisc",
         );
         assert_same_as_tc(
-            qdisc(Mode::Create, ifindex, leaf_handle(3), class_handle(3), "bfifo", Some(wire::bfifo(25_000))),
+            qdisc(
+                Mode::Create,
+                ifindex,
+                leaf_handle(3),
+                class_handle(3),
+                "bfifo",
+                Some(wire::bfifo(25_000)),
+            ),
             "bfifo",
         );
     }
@@ -429,8 +489,19 @@ mod tests {
     fn u32_requests_match_tc() {
         // tc filter add ... protocol ip prio 6 u32 match ip dst 198.18.2.2/32
         //   match ip protocol 6 0xff match ip dport 5001 0xffff flowid 7100:3
-        let keys = [(0xffff_ffff, 0xc612_0202, 16), (0x00ff_0000, 0x0006_0000, 8), (0xffff, 5001, 20)];
-        let request = u32_filter(ifindex_of("u32"), handle(ROOT_MAJOR, 0), 6, 0x0800, &keys, class_handle(3));
+        let keys = [
+            (0xffff_ffff, 0xc612_0202, 16),
+            (0x00ff_0000, 0x0006_0000, 8),
+            (0xffff, 5001, 20),
+        ];
+        let request = u32_filter(
+            ifindex_of("u32"),
+            handle(ROOT_MAJOR, 0),
+            6,
+            0x0800,
+            &keys,
+            class_handle(3),
+        );
         assert_same_as_tc(request, "u32");
     }
 

@@ -404,7 +404,10 @@ mod tests {
 
     /// A message captured from `tc`, as bytes.
     fn fixture(name: &str) -> Vec<u8> {
-        let path = format!("{}/tests/fixtures/tc-{name}.hex", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/tests/fixtures/tc-{name}.hex",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let hex: String = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("{path}: {e}"))
             .split_whitespace()
@@ -449,7 +452,11 @@ mod tests {
             .collect();
         // ns per µs, ns per tick: 1000 / 64 ticks per µs.
         assert_eq!((fields[0], fields[1]), (1000, PSCHED_TICK_NS as u32));
-        assert_eq!(ticks(12_500, 12_500_000), Some(15_625), "1 ms at 100 Mbit/s");
+        assert_eq!(
+            ticks(12_500, 12_500_000),
+            Some(15_625),
+            "1 ms at 100 Mbit/s"
+        );
         assert_eq!(ticks(1, 0), None);
         assert_eq!(ticks(u64::MAX, 1), None);
         assert_eq!(bytes_in_ticks(15_625, 12_500_000), 12_500);
@@ -506,7 +513,10 @@ mod tests {
             prio: 0,
             level: 0,
         };
-        assert_eq!(class.encode(), htb_options_without_tables("htb-class-change"));
+        assert_eq!(
+            class.encode(),
+            htb_options_without_tables("htb-class-change")
+        );
     }
 
     #[test]
@@ -532,6 +542,7 @@ mod tests {
         assert_eq!(Tbf::decode(&tbf.encode().unwrap()), Some(tbf));
         let fast = Tbf {
             rate_bytes: 12_500_000_000,
+            burst_bytes: 12_500_000,
             ..tbf
         };
         assert_eq!(Tbf::decode(&fast.encode().unwrap()), Some(fast));
@@ -612,7 +623,14 @@ mod tests {
         push_nla(&mut stats2, TCA_STATS_QUEUE, &queue);
         let c = Counters::decode(&stats2);
         assert_eq!(
-            (c.bytes, c.packets, c.qlen, c.backlog_bytes, c.drops, c.overlimits),
+            (
+                c.bytes,
+                c.packets,
+                c.qlen,
+                c.backlog_bytes,
+                c.drops,
+                c.overlimits
+            ),
             (123_456, 789, 1, 1500, 7, 42)
         );
         assert_eq!(Counters::decode(&[1, 2, 3]), Counters::default());
@@ -620,7 +638,11 @@ mod tests {
 
     #[test]
     fn malformed_attributes_end_the_iteration() {
-        assert_eq!(nlas(&[8, 0, 1, 0, 1, 2]).count(), 0, "length beyond the end");
+        assert_eq!(
+            nlas(&[8, 0, 1, 0, 1, 2]).count(),
+            0,
+            "length beyond the end"
+        );
         assert_eq!(nlas(&[2, 0, 1, 0]).count(), 0, "length below the header");
         let mut two = Vec::new();
         push_nla(&mut two, 1, &[1]);
