@@ -18,6 +18,11 @@ enum Command {
     /// Network-namespace testbeds: client ↔ router ↔ server.
     #[command(subcommand)]
     Lab(cmd::lab::LabCommand),
+    /// The privileged agent: shaping behind an HTTP/JSON API on a Unix socket.
+    Agent(cmd::agent::AgentArgs),
+    /// Shape interfaces through the agent: apply a plan file, show, clear.
+    #[command(subcommand)]
+    Shape(cmd::shape::ShapeCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -31,6 +36,8 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Lab(command) => cmd::lab::run(command),
+        Command::Agent(args) => cmd::agent::run(args),
+        Command::Shape(command) => cmd::shape::run(command),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

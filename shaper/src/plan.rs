@@ -210,6 +210,48 @@ impl DirectionPlan {
     }
 }
 
+/// A plan file (TOML): one `[[interface]]` table per interface, each with the interface's
+/// `name`, optional `netns`, and its `egress` and/or `ingress` sections.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanFile {
+    /// The interfaces and their plans.
+    pub interface: Vec<PlanFileEntry>,
+}
+
+/// One interface of a plan file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanFileEntry {
+    /// Network namespace (iproute2 name); absent for the agent's own.
+    #[serde(default)]
+    pub netns: Option<String>,
+    /// Interface name.
+    pub name: String,
+    /// Shaping of sent traffic.
+    #[serde(default)]
+    pub egress: Option<DirectionPlan>,
+    /// Shaping of received traffic.
+    #[serde(default)]
+    pub ingress: Option<DirectionPlan>,
+}
+
+impl PlanFileEntry {
+    /// The interface and its plan.
+    pub fn into_parts(self) -> (crate::IfaceRef, InterfacePlan) {
+        (
+            crate::IfaceRef {
+                netns: self.netns,
+                name: self.name,
+            },
+            InterfacePlan {
+                egress: self.egress,
+                ingress: self.ingress,
+            },
+        )
+    }
+}
+
 /// The name the default class goes by in stats and rate changes.
 pub const DEFAULT_CLASS_NAME: &str = "default";
 

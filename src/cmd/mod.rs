@@ -1,3 +1,5 @@
 //! One module per top-level command.
 
+pub mod agent;
 pub mod lab;
+pub mod shape;
