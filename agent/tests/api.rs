@@ -65,7 +65,10 @@ fn plans_apply_and_every_bad_input_gets_a_4xx_and_changes_nothing() {
         let report = client.apply(&iface, &plan).await.unwrap();
         assert!(report.created >= 8, "{report:?}");
         assert_eq!(client.apply(&iface, &plan).await.unwrap().created, 0);
-        assert_eq!(client.status().await.unwrap().interfaces, [iface.clone()]);
+        assert_eq!(
+            client.status().await.unwrap().interfaces,
+            std::slice::from_ref(&iface)
+        );
         let before = tc_state(&router, &lab.uplink());
         let bad = |edit: &dyn Fn(&mut serde_json::Value)| {
             let mut v: serde_json::Value = serde_json::from_str(PLAN).unwrap();

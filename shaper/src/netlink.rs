@@ -177,7 +177,7 @@ fn messages(mut bytes: &[u8]) -> impl Iterator<Item = (u16, u32, &[u8])> {
         let kind = u16::from_ne_bytes(bytes[4..6].try_into().ok()?);
         let seq = u32::from_ne_bytes(bytes[8..12].try_into().ok()?);
         let payload = &bytes[16..len];
-        bytes = &bytes[(len + 3 & !3).min(bytes.len())..];
+        bytes = &bytes[((len + 3) & !3).min(bytes.len())..];
         Some((kind, seq, payload))
     })
 }

@@ -81,13 +81,13 @@ fn tc_handle(h: u32) -> TcHandle {
 }
 
 fn header(ifindex: u32, handle: u32, parent: u32, info: u32) -> TcHeader {
-    let mut header = TcHeader::default();
-    header.family = AddressFamily::Unspec;
-    header.index = ifindex as i32;
-    header.handle = tc_handle(handle);
-    header.parent = tc_handle(parent);
-    header.info = info;
-    header
+    TcHeader {
+        family: AddressFamily::Unspec,
+        index: ifindex as i32,
+        handle: tc_handle(handle),
+        parent: tc_handle(parent),
+        info,
+    }
 }
 
 fn raw_options(options: Vec<u8>) -> TcAttribute {

@@ -93,7 +93,7 @@ pub fn nlas(mut bytes: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
             return None;
         }
         let value = &bytes[4..len];
-        bytes = &bytes[(len + 3 & !3).min(bytes.len())..];
+        bytes = &bytes[((len + 3) & !3).min(bytes.len())..];
         Some((kind, value))
     })
 }

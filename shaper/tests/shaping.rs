@@ -218,7 +218,7 @@ fn the_kernel_reads_back_what_was_planned_and_a_second_apply_sends_nothing() {
     // A restarted shaper adopts the interface and finds nothing to do.
     drop(shaper);
     let shaper = Shaper::open(state.path()).unwrap();
-    assert_eq!(shaper.shaped(), [iface.clone()]);
+    assert_eq!(shaper.shaped(), std::slice::from_ref(&iface));
     assert_eq!(
         shaper.apply(&iface, p).unwrap().requests(),
         0,

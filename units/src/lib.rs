@@ -372,7 +372,7 @@ impl fmt::Display for Millis {
 
 impl Serialize for Millis {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if self.0.subsec_nanos() % 1_000_000 == 0 {
+        if self.0.subsec_nanos().is_multiple_of(1_000_000) {
             serializer.serialize_u64(self.0.as_millis() as u64)
         } else {
             serializer.serialize_f64(self.ms())
@@ -387,7 +387,7 @@ impl<'de> Deserialize<'de> for Millis {
             || format!("expected a number of milliseconds or a string with {DURATION_FORMS}");
         match Number::deserialize(deserializer).map_err(|_| serde::de::Error::custom(expected()))? {
             Number::Int(ms) => Ok(Millis::from_ms(ms)),
-            Number::Float(ms) if ms.is_finite() && ms >= 0.0 && ms < 1e12 => {
+            Number::Float(ms) if (0.0..1e12).contains(&ms) => {
                 Ok(Millis(Duration::from_secs_f64(ms / 1000.0)))
             }
             Number::Float(_) => Err(serde::de::Error::custom(expected())),
