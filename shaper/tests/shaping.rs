@@ -178,7 +178,7 @@ fn a_rate_change_under_load_never_lets_more_through() {
     assert!(!after.is_empty());
     for bps in after {
         assert!(
-            bps <= 2_100_000.0 && bps >= 1_800_000.0,
+            (1_800_000.0..=2_100_000.0).contains(&bps),
             "after the change: {bps:.0} bit/s"
         );
     }

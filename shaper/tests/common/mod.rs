@@ -30,9 +30,8 @@ pub fn tcp_sink(
                         .ok();
                     let mut buf = vec![0u8; 64 * 1024];
                     while Instant::now() < deadline {
-                        match stream.read(&mut buf) {
-                            Ok(0) => break,
-                            Ok(_) | Err(_) => {}
+                        if let Ok(0) = stream.read(&mut buf) {
+                            break;
                         }
                     }
                 })),
