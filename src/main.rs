@@ -43,6 +43,11 @@ enum Command {
     Flows(cmd::flows::FlowsArgs),
     /// Live flow statistics from an interface, also inside a lab's namespace.
     Capture(cmd::capture::CaptureArgs),
+    /// The privileged agent: shaping behind an HTTP/JSON API on a Unix socket.
+    Agent(cmd::agent::AgentArgs),
+    /// Shape interfaces through the agent: apply a plan file, show, clear.
+    #[command(subcommand)]
+    Shape(cmd::shape::ShapeCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -67,6 +72,8 @@ fn main() -> std::process::ExitCode {
         Command::Workload(command) => cmd::workload::run(command),
         Command::Flows(args) => cmd::flows::run(args),
         Command::Capture(args) => cmd::capture::run(args),
+        Command::Agent(args) => cmd::agent::run(args),
+        Command::Shape(command) => cmd::shape::run(command),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

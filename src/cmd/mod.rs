@@ -1,5 +1,6 @@
 //! One module per top-level command.
 
+pub mod agent;
 pub mod campaign;
 pub mod capture;
 pub mod flows;
@@ -8,5 +9,6 @@ pub mod models;
 pub mod plan;
 pub mod predict;
 pub mod report;
+pub mod shape;
 pub mod train;
 pub mod workload;

@@ -328,6 +328,140 @@ pub fn parse_percent(text: &str) -> Result<f64, UnitError> {
     Ok(percent / 100.0)
 }
 
+/// A duration written as a number of milliseconds or as a string with a unit (`"100ms"`,
+/// `"1.5s"`); serializes as a number of milliseconds. For fields named `..._ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Millis(Duration);
+
+impl Millis {
+    /// A span of `duration`.
+    pub const fn from_duration(duration: Duration) -> Millis {
+        Millis(duration)
+    }
+
+    /// A span of `ms` milliseconds.
+    pub const fn from_ms(ms: u64) -> Millis {
+        Millis(Duration::from_millis(ms))
+    }
+
+    /// The span as a [`Duration`].
+    pub const fn duration(self) -> Duration {
+        self.0
+    }
+
+    /// Milliseconds, with fractions.
+    pub fn ms(self) -> f64 {
+        self.0.as_secs_f64() * 1000.0
+    }
+}
+
+impl FromStr for Millis {
+    type Err = UnitError;
+
+    fn from_str(text: &str) -> Result<Millis, UnitError> {
+        parse_duration(text).map(Millis)
+    }
+}
+
+impl fmt::Display for Millis {
+    /// E.g. `100ms`, `0.25ms`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}ms", self.ms())
+    }
+}
+
+impl Serialize for Millis {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.0.subsec_nanos().is_multiple_of(1_000_000) {
+            serializer.serialize_u64(self.0.as_millis() as u64)
+        } else {
+            serializer.serialize_f64(self.ms())
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Millis {
+    /// From a number of milliseconds (integer or decimal, not negative) or a string with a unit.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Millis, D::Error> {
+        let expected =
+            || format!("expected a number of milliseconds or a string with {DURATION_FORMS}");
+        match Number::deserialize(deserializer).map_err(|_| serde::de::Error::custom(expected()))? {
+            Number::Int(ms) => Ok(Millis::from_ms(ms)),
+            Number::Float(ms) if (0.0..1e12).contains(&ms) => {
+                Ok(Millis(Duration::from_secs_f64(ms / 1000.0)))
+            }
+            Number::Float(_) => Err(serde::de::Error::custom(expected())),
+            Number::Text(text) => text.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// A percentage written as a number (`1` means 1%) or as a string with the sign (`"0.5%"`);
+/// serializes as a number of percent. For fields named `..._percent`.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
+pub struct Percent(f64);
+
+impl Percent {
+    /// `percent` percent; `None` unless it is within 0 to 100.
+    pub fn new(percent: f64) -> Option<Percent> {
+        (0.0..=100.0).contains(&percent).then_some(Percent(percent))
+    }
+
+    /// The value in percent, 0 to 100.
+    pub const fn percent(self) -> f64 {
+        self.0
+    }
+
+    /// The value as a fraction, 0 to 1.
+    pub fn fraction(self) -> f64 {
+        self.0 / 100.0
+    }
+}
+
+impl FromStr for Percent {
+    type Err = UnitError;
+
+    fn from_str(text: &str) -> Result<Percent, UnitError> {
+        parse_percent(text).map(|fraction| Percent(fraction * 100.0))
+    }
+}
+
+impl fmt::Display for Percent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}%", self.0)
+    }
+}
+
+impl Serialize for Percent {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Percent {
+    /// From a number of percent (0 to 100) or a string such as `"1%"`.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Percent, D::Error> {
+        let expected = || format!("expected a number of percent or a string with {PERCENT_FORMS}");
+        let percent = match Number::deserialize(deserializer)
+            .map_err(|_| serde::de::Error::custom(expected()))?
+        {
+            Number::Int(p) => p as f64,
+            Number::Float(p) => p,
+            Number::Text(text) => return text.parse().map_err(serde::de::Error::custom),
+        };
+        Percent::new(percent).ok_or_else(|| serde::de::Error::custom(expected()))
+    }
+}
+
+/// A number or a string with a unit, as written in JSON or TOML.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Number {
+    Int(u64),
+    Float(f64),
+    Text(String),
+}
+
 /// A bandwidth limit of a campaign: a rate, or no limit at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -532,6 +666,43 @@ mod tests {
                 .contains("% sign")
         );
         assert!(parse_percent("150%").is_err());
+    }
+
+    #[test]
+    fn millis_read_numbers_and_strings_and_write_milliseconds() {
+        let m: Millis = serde_json::from_str("100").unwrap();
+        assert_eq!(m.duration(), Duration::from_millis(100));
+        let m: Millis = serde_json::from_str("0.5").unwrap();
+        assert_eq!(m.duration(), Duration::from_micros(500));
+        let m: Millis = serde_json::from_str("\"1.5s\"").unwrap();
+        assert_eq!(m.duration(), Duration::from_millis(1500));
+        assert_eq!(serde_json::to_string(&m).unwrap(), "1500");
+        assert_eq!(
+            serde_json::to_string(&Millis::from_duration(Duration::from_micros(250))).unwrap(),
+            "0.25"
+        );
+        for bad in ["-1", "\"5m\"", "\"5\"", "true"] {
+            assert!(
+                serde_json::from_str::<Millis>(bad).is_err(),
+                "{bad} was accepted"
+            );
+        }
+        assert_eq!("20ms".parse::<Millis>().unwrap().to_string(), "20ms");
+    }
+
+    #[test]
+    fn percents_read_numbers_and_strings() {
+        let p: Percent = serde_json::from_str("1").unwrap();
+        assert_eq!(p.fraction(), 0.01);
+        let p: Percent = serde_json::from_str("\"0.5%\"").unwrap();
+        assert_eq!(p.percent(), 0.5);
+        assert_eq!(serde_json::to_string(&p).unwrap(), "0.5");
+        for bad in ["101", "-1", "\"0.5\"", "\"150%\""] {
+            assert!(
+                serde_json::from_str::<Percent>(bad).is_err(),
+                "{bad} was accepted"
+            );
+        }
     }
 
     #[test]

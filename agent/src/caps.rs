@@ -1,0 +1,140 @@
+//! Dropping every capability but the few the agent needs, after setup.
+//!
+//! Kept (see [`KEPT`]): CAP_NET_ADMIN to program qdiscs, classes, filters and IFB links;
+//! CAP_NET_RAW for packet capture (the capture endpoints); CAP_SYS_ADMIN because setns(2) into
+//! the network namespace of a shaped interface requires it. Everything else (file ownership
+//! overrides, module loading, ptrace, ...) is removed from the effective, permitted,
+//! inheritable, ambient and bounding sets, and no-new-privileges is set, so neither the agent
+//! nor anything it runs can regain them. Capabilities are per thread on Linux: call
+//! [`drop_all_but_kept`] on the main thread before any other thread is started.
+
+use std::io;
+
+/// The capabilities kept: (number, name, why).
+pub const KEPT: [(u32, &str, &str); 3] = [
+    (
+        12,
+        "CAP_NET_ADMIN",
+        "program qdiscs, classes, filters and IFB devices",
+    ),
+    (13, "CAP_NET_RAW", "capture packets"),
+    (
+        21,
+        "CAP_SYS_ADMIN",
+        "enter the network namespace of a shaped interface (setns)",
+    ),
+];
+
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+fn kept_mask() -> u64 {
+    KEPT.iter().fold(0, |mask, (cap, _, _)| mask | 1 << cap)
+}
+
+/// Drops every capability not in [`KEPT`] from the calling thread (and so from threads it
+/// starts later), and sets no-new-privileges.
+pub fn drop_all_but_kept() -> io::Result<()> {
+    let check = |ret: libc::c_int| {
+        if ret < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    };
+    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40);
+    let kept = kept_mask();
+    for cap in 0..=last {
+        if kept & (1 << cap) == 0 {
+            // SAFETY: prctl with integer arguments only.
+            check(unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) })?;
+        }
+    }
+    // SAFETY: as above.
+    check(unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    })?;
+    let mut header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: capget fills the two structs version 3 defines.
+    check(
+        unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) } as libc::c_int,
+    )?;
+    for (i, word) in data.iter_mut().enumerate() {
+        let keep = (kept >> (32 * i)) as u32;
+        word.effective &= keep;
+        word.permitted &= keep;
+        word.inheritable = 0;
+    }
+    // SAFETY: as above, with the structs capget filled.
+    check(unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) } as libc::c_int)?;
+    // SAFETY: as above.
+    check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })?;
+    Ok(())
+}
+
+/// The names of the kept capabilities.
+pub fn kept_names() -> Vec<String> {
+    KEPT.iter().map(|(_, name, _)| name.to_string()).collect()
+}
+
+/// The effective capability mask of process `pid` (`self` for this one), from /proc.
+pub fn effective_of(pid: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("CapEff:"))?;
+    u64::from_str_radix(line["CapEff:".len()..].trim(), 16).ok()
+}
+
+/// The mask [`drop_all_but_kept`] leaves.
+pub fn kept_mask_value() -> u64 {
+    kept_mask()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_keeps_exactly_the_listed_capabilities() {
+        let mask = std::thread::spawn(|| {
+            drop_all_but_kept().unwrap();
+            // SAFETY: gettid has no preconditions.
+            let tid = unsafe { libc::gettid() };
+            effective_of(&format!("self/task/{tid}"))
+        })
+        .join()
+        .unwrap();
+        assert_eq!(mask, Some(kept_mask_value()));
+        assert_eq!(kept_mask_value(), 1 << 12 | 1 << 13 | 1 << 21);
+        assert_ne!(
+            effective_of("self").unwrap() & (1 << 1),
+            0,
+            "other threads keep theirs"
+        );
+    }
+}
