@@ -52,3 +52,25 @@ pub fn iface_path(iface: &IfaceRef) -> String {
         iface.name
     )
 }
+
+/// The answer to `POST /v1/captures`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaptureStarted {
+    /// The capture's id, for `GET`/`DELETE /v1/captures/{id}`.
+    pub id: String,
+    /// The request as accepted, defaults filled in.
+    pub request: qoelab_capture::CaptureRequest,
+}
+
+/// One entry of `GET /v1/captures`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaptureInfo {
+    /// Id.
+    pub id: String,
+    /// What it captures.
+    pub request: qoelab_capture::CaptureRequest,
+    /// Start, ms since the Unix epoch.
+    pub started_unix_ms: u64,
+    /// Whether it still runs (else its output waits to be collected).
+    pub running: bool,
+}

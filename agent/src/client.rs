@@ -11,7 +11,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
 
-use crate::api::{ErrorBody, ShapedInterface, Status, iface_path};
+use crate::api::{CaptureInfo, CaptureStarted, ErrorBody, ShapedInterface, Status, iface_path};
+use qoelab_capture::{CaptureOutput, CaptureRequest};
 
 /// Errors of talking to the agent.
 #[derive(Debug, thiserror::Error)]
@@ -170,5 +171,25 @@ impl AgentClient {
     pub async fn clear(&self, iface: &IfaceRef) -> Result<(), ClientError> {
         self.call::<(), ()>(Method::DELETE, &iface_path(iface), None)
             .await
+    }
+
+    /// `POST /v1/captures`: starts a live capture.
+    pub async fn start_capture(&self, request: &CaptureRequest) -> Result<CaptureStarted, ClientError> {
+        self.call(Method::POST, "/v1/captures", Some(request)).await
+    }
+
+    /// `GET /v1/captures`: the captures the agent holds.
+    pub async fn captures(&self) -> Result<Vec<CaptureInfo>, ClientError> {
+        self.call::<(), _>(Method::GET, "/v1/captures", None).await
+    }
+
+    /// `GET /v1/captures/{id}`: the flows so far, the capture keeps running.
+    pub async fn capture_snapshot(&self, id: &str) -> Result<CaptureOutput, ClientError> {
+        self.call::<(), _>(Method::GET, &format!("/v1/captures/{id}"), None).await
+    }
+
+    /// `DELETE /v1/captures/{id}`: stops the capture and returns everything it measured.
+    pub async fn stop_capture(&self, id: &str) -> Result<CaptureOutput, ClientError> {
+        self.call::<(), _>(Method::DELETE, &format!("/v1/captures/{id}"), None).await
     }
 }

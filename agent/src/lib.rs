@@ -1,18 +1,19 @@
 //! The privileged qoelab agent and its client.
 //!
-//! The agent owns the host's traffic control (and, later, packet capture) and offers it to
+//! The agent owns the host's traffic control and packet capture and offers it to
 //! unprivileged programs as HTTP/JSON on a Unix socket, like the Docker Engine API
 //! (`curl --unix-socket /run/qoelab/agent.sock http://agent/v1/status` works). Each connection's
 //! peer credentials are checked: root or members of the configured group only. After setup it
 //! keeps only the capabilities it needs ([`caps::KEPT`]). [`client::AgentClient`] is the typed
 //! client the CLI, the collector and the planner use.
 //!
-//! Resources are modules of [`server`]: `shaping` serves `/v1/interfaces/...`; another resource
-//! (e.g. captures) is one more module merged into [`server::router`].
+//! Resources are modules of [`server`]: `shaping` serves `/v1/interfaces/...`, [`captures`]
+//! serves `/v1/captures/...`; each is one module merged into [`server::router`].
 //!
 //! Not here: shaping logic (`qoelab-shaper`), databases, the web UI.
 
 pub mod api;
+pub mod captures;
 pub mod caps;
 pub mod client;
 pub mod server;

@@ -9,6 +9,8 @@
 //! | PATCH | `/v1/interfaces/{netns}/{iface}/rates` | change rates of some classes in place |
 //! | GET | `/v1/interfaces/{netns}/{iface}/stats?interval_ms=N` | class counters, rates over N ms |
 //! | DELETE | `/v1/interfaces/{netns}/{iface}` | restore the interface as it was |
+//! | POST, GET | `/v1/captures` | start a live capture; list captures (see [`crate::captures`]) |
+//! | GET, DELETE | `/v1/captures/{id}` | snapshot of a capture; stop it and take its output |
 //!
 //! `{netns}` is an iproute2 namespace name, or `-` for the agent's own namespace.
 
@@ -83,6 +85,8 @@ pub struct AgentState {
     pub allowed_gid: Option<u32>,
     /// Capabilities kept, for status.
     pub capabilities: Vec<String>,
+    /// Live captures.
+    pub captures: Arc<crate::captures::Captures>,
 }
 
 /// An error answer: a status and a JSON body.
@@ -271,6 +275,7 @@ pub fn router(state: AgentState) -> Router {
     Router::new()
         .route("/v1/status", get(status))
         .merge(crate::shaping::routes())
+        .merge(crate::captures::routes())
         .fallback(not_found)
         .route_layer(middleware::from_fn_with_state(state.clone(), check_peer))
         .with_state(state)
@@ -282,10 +287,11 @@ pub async fn serve(
     state: AgentState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    let sweeper = tokio::spawn(crate::captures::sweeper(state.captures.clone()));
     let app = router(state).into_make_service_with_connect_info::<Peer>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    sweeper.abort();
+    served
 }
 
 /// Binds the socket (replacing a stale one), mode 0660, group `gid`.
@@ -354,6 +360,7 @@ pub fn run(config: Config) -> Result<(), AgentError> {
         shaper: shaper.clone(),
         allowed_gid,
         capabilities,
+        captures: Default::default(),
     };
     let served = runtime.block_on(async move {
         let listener = UnixListener::from_std(listener)?;

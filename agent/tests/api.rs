@@ -1,5 +1,9 @@
 //! The agent in-process on a temporary socket, driven through its client, shaping a real lab.
 
+mod common;
+
+use common::start;
+
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
@@ -23,22 +27,6 @@ fn tc_state(ns: &str, dev: &str) -> String {
             String::from_utf8_lossy(&out.stdout).into_owned()
         })
         .collect()
-}
-
-/// Starts the agent on a socket in `dir`; returns its client.
-fn start(dir: &std::path::Path, runtime: &tokio::runtime::Runtime) -> AgentClient {
-    let shaper = Arc::new(Shaper::open(&dir.join("state")).unwrap());
-    let socket = dir.join("agent.sock");
-    let listener = runtime
-        .block_on(async { tokio::net::UnixListener::bind(&socket) })
-        .unwrap();
-    let state = AgentState {
-        shaper,
-        allowed_gid: Some(4242),
-        capabilities: Vec::new(),
-    };
-    runtime.spawn(server::serve(listener, state, std::future::pending()));
-    AgentClient::new(socket)
 }
 
 const PLAN: &str = r#"{"egress": {"rate_bps": "100mbit", "default": {"rate_bps": "1mbit", "ceil_bps": "100mbit"},
