@@ -49,7 +49,9 @@ pub struct Captures {
 
 impl std::fmt::Debug for Captures {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Captures").field("held", &self.lock().len()).finish()
+        f.debug_struct("Captures")
+            .field("held", &self.lock().len())
+            .finish()
     }
 }
 
@@ -76,7 +78,10 @@ impl Captures {
     }
 
     fn get(&self, id: &str) -> Result<Arc<LiveCapture>, ApiError> {
-        self.lock().get(id).map(|h| h.capture.clone()).ok_or_else(|| not_found(id))
+        self.lock()
+            .get(id)
+            .map(|h| h.capture.clone())
+            .ok_or_else(|| not_found(id))
     }
 }
 
@@ -84,7 +89,10 @@ fn not_found(id: &str) -> ApiError {
     ApiError {
         status: StatusCode::NOT_FOUND,
         body: ErrorBody {
-            error: format!("no capture '{id}': it was collected already, or dropped {} s after it ended", UNCOLLECTED_TTL.as_secs()),
+            error: format!(
+                "no capture '{id}': it was collected already, or dropped {} s after it ended",
+                UNCOLLECTED_TTL.as_secs()
+            ),
             field: Some("id".into()),
             value: Some(id.into()),
             accepted: Some("an id returned by POST /v1/captures".into()),
@@ -96,15 +104,28 @@ impl From<CaptureError> for ApiError {
     fn from(err: CaptureError) -> ApiError {
         let error = err.to_string();
         let (status, field, value, accepted) = match &err {
-            CaptureError::InvalidRequest { field, value, expected } => {
-                (StatusCode::UNPROCESSABLE_ENTITY, Some(field.to_string()), Some(value.clone()), Some(expected.to_string()))
-            }
-            CaptureError::Source(qoelab_capture::live::LiveError::Netns { name, .. }) => {
-                (StatusCode::NOT_FOUND, Some("netns".into()), Some(name.clone()), Some("a namespace from `ip netns list`".into()))
-            }
-            CaptureError::Source(qoelab_capture::live::LiveError::NoInterface { name, .. }) => {
-                (StatusCode::NOT_FOUND, Some("interface".into()), Some(name.clone()), Some("an existing interface".into()))
-            }
+            CaptureError::InvalidRequest {
+                field,
+                value,
+                expected,
+            } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(field.to_string()),
+                Some(value.clone()),
+                Some(expected.to_string()),
+            ),
+            CaptureError::Source(qoelab_capture::live::LiveError::Netns { name, .. }) => (
+                StatusCode::NOT_FOUND,
+                Some("netns".into()),
+                Some(name.clone()),
+                Some("a namespace from `ip netns list`".into()),
+            ),
+            CaptureError::Source(qoelab_capture::live::LiveError::NoInterface { name, .. }) => (
+                StatusCode::NOT_FOUND,
+                Some("interface".into()),
+                Some(name.clone()),
+                Some("an existing interface".into()),
+            ),
             CaptureError::Source(qoelab_capture::live::LiveError::LinkType { name, .. }) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Some("interface".into()),
@@ -113,7 +134,15 @@ impl From<CaptureError> for ApiError {
             ),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, None, None, None),
         };
-        ApiError { status, body: ErrorBody { error, field, value, accepted } }
+        ApiError {
+            status,
+            body: ErrorBody {
+                error,
+                field,
+                value,
+                accepted,
+            },
+        }
     }
 }
 
@@ -137,11 +166,19 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| ApiError::message(StatusCode::INTERNAL_SERVER_ERROR, format!("the capture task failed: {e}")))?
+        .map_err(|e| {
+            ApiError::message(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the capture task failed: {e}"),
+            )
+        })?
         .map_err(ApiError::from)
 }
 
-async fn start(State(state): State<AgentState>, body: Bytes) -> Result<(StatusCode, Json<CaptureStarted>), ApiError> {
+async fn start(
+    State(state): State<AgentState>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<CaptureStarted>), ApiError> {
     let request: CaptureRequest = parse_body(&body)?;
     state.captures.sweep();
     if state.captures.lock().len() >= MAX_CAPTURES {
@@ -152,9 +189,22 @@ async fn start(State(state): State<AgentState>, body: Bytes) -> Result<(StatusCo
     }
     let req = request.clone();
     let capture = blocking(move || LiveCapture::start(&req)).await?;
-    let id = format!("c{}", state.captures.next.fetch_add(1, Ordering::Relaxed) + 1);
-    let started_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-    state.captures.lock().insert(id.clone(), Held { capture: Arc::new(capture), started_unix_ms, ended_at: None });
+    let id = format!(
+        "c{}",
+        state.captures.next.fetch_add(1, Ordering::Relaxed) + 1
+    );
+    let started_unix_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    state.captures.lock().insert(
+        id.clone(),
+        Held {
+            capture: Arc::new(capture),
+            started_unix_ms,
+            ended_at: None,
+        },
+    );
     tracing::info!(capture = %id, interface = %request.interface, netns = ?request.netns, "capture started");
     Ok((StatusCode::CREATED, Json(CaptureStarted { id, request })))
 }
@@ -191,11 +241,20 @@ async fn snapshot(
     } else {
         serde_json::to_value(blocking(move || capture.snapshot()).await?)
     };
-    value.map(Json).map_err(|e| ApiError::message(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    value
+        .map(Json)
+        .map_err(|e| ApiError::message(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
-async fn stop(State(state): State<AgentState>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
-    let held = state.captures.lock().remove(&id).ok_or_else(|| not_found(&id))?;
+async fn stop(
+    State(state): State<AgentState>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let held = state
+        .captures
+        .lock()
+        .remove(&id)
+        .ok_or_else(|| not_found(&id))?;
     // Snapshots in flight may still hold the capture for a moment; wait for them to let go.
     let mut capture = held.capture;
     let capture = loop {
@@ -209,5 +268,7 @@ async fn stop(State(state): State<AgentState>, Path(id): Path<String>) -> Result
     };
     let output = blocking(move || capture.stop()).await?;
     tracing::info!(capture = %id, flows = output.flows.len(), "capture stopped");
-    serde_json::to_value(output).map(Json).map_err(|e| ApiError::message(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    serde_json::to_value(output)
+        .map(Json)
+        .map_err(|e| ApiError::message(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }

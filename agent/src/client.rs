@@ -174,7 +174,10 @@ impl AgentClient {
     }
 
     /// `POST /v1/captures`: starts a live capture.
-    pub async fn start_capture(&self, request: &CaptureRequest) -> Result<CaptureStarted, ClientError> {
+    pub async fn start_capture(
+        &self,
+        request: &CaptureRequest,
+    ) -> Result<CaptureStarted, ClientError> {
         self.call(Method::POST, "/v1/captures", Some(request)).await
     }
 
@@ -185,11 +188,13 @@ impl AgentClient {
 
     /// `GET /v1/captures/{id}`: the flows so far, the capture keeps running.
     pub async fn capture_snapshot(&self, id: &str) -> Result<CaptureOutput, ClientError> {
-        self.call::<(), _>(Method::GET, &format!("/v1/captures/{id}"), None).await
+        self.call::<(), _>(Method::GET, &format!("/v1/captures/{id}"), None)
+            .await
     }
 
     /// `DELETE /v1/captures/{id}`: stops the capture and returns everything it measured.
     pub async fn stop_capture(&self, id: &str) -> Result<CaptureOutput, ClientError> {
-        self.call::<(), _>(Method::DELETE, &format!("/v1/captures/{id}"), None).await
+        self.call::<(), _>(Method::DELETE, &format!("/v1/captures/{id}"), None)
+            .await
     }
 }

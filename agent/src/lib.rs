@@ -13,8 +13,9 @@
 //! Not here: shaping logic (`qoelab-shaper`), databases, the web UI.
 
 pub mod api;
-pub mod captures;
 pub mod caps;
+pub mod captures;
 pub mod client;
+pub mod local;
 pub mod server;
 mod shaping;

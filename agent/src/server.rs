@@ -289,13 +289,18 @@ pub async fn serve(
 ) -> io::Result<()> {
     let sweeper = tokio::spawn(crate::captures::sweeper(state.captures.clone()));
     let app = router(state).into_make_service_with_connect_info::<Peer>();
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
     sweeper.abort();
     served
 }
 
 /// Binds the socket (replacing a stale one), mode 0660, group `gid`.
-fn bind(path: &Path, gid: Option<u32>) -> Result<std::os::unix::net::UnixListener, AgentError> {
+pub(crate) fn bind(
+    path: &Path,
+    gid: Option<u32>,
+) -> Result<std::os::unix::net::UnixListener, AgentError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(setup(format!("create {}", dir.display())))?;
     }

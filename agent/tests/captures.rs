@@ -19,7 +19,12 @@ fn api_error(err: ClientError) -> (u16, Option<String>) {
 
 /// Moves `bytes` from the client to the server through the router; returns when done.
 fn transfer(lab: &Lab, bytes: usize) {
-    let listener = lab.server().unwrap().run(|| TcpListener::bind((standard::SERVER_ADDR, 0))).unwrap().unwrap();
+    let listener = lab
+        .server()
+        .unwrap()
+        .run(|| TcpListener::bind((standard::SERVER_ADDR, 0)))
+        .unwrap()
+        .unwrap();
     let port = listener.local_addr().unwrap().port();
     let sink = std::thread::spawn(move || {
         let (mut s, _) = listener.accept().unwrap();
@@ -58,18 +63,31 @@ fn a_capture_started_over_the_api_measures_the_traffic() {
     transfer(&lab, 2_000_000);
     let list = runtime.block_on(client.captures()).unwrap();
     assert!(list.iter().any(|c| c.id == started.id && c.running));
-    let snapshot = runtime.block_on(client.capture_snapshot(&started.id)).unwrap();
+    let snapshot = runtime
+        .block_on(client.capture_snapshot(&started.id))
+        .unwrap();
     assert!(snapshot.stats.packets > 1000, "{:?}", snapshot.stats);
 
     let output = runtime.block_on(client.stop_capture(&started.id)).unwrap();
-    let flow = output.flows.iter().find(|f| f.flow.protocol == "tcp").expect("the TCP flow");
+    let flow = output
+        .flows
+        .iter()
+        .find(|f| f.flow.protocol == "tcp")
+        .expect("the TCP flow");
     assert_eq!(flow.c2s.unique_bytes, Some(2_000_000));
     assert!(flow.s2c.pkts > 0);
     assert_eq!(output.stats.kernel_drops, Some(0));
-    assert!(output.series.iter().any(|r| r.flow_id.is_none()), "capture-wide series rows");
+    assert!(
+        output.series.iter().any(|r| r.flow_id.is_none()),
+        "capture-wide series rows"
+    );
 
     // Collected once: a second stop is a 404 naming the id.
-    let (status, field) = api_error(runtime.block_on(client.stop_capture(&started.id)).unwrap_err());
+    let (status, field) = api_error(
+        runtime
+            .block_on(client.stop_capture(&started.id))
+            .unwrap_err(),
+    );
     assert_eq!((status, field.as_deref()), (404, Some("id")));
 }
 
@@ -83,16 +101,33 @@ fn bad_capture_requests_get_4xx_naming_the_field() {
 
     let mut no_iface = CaptureRequest::new("qlnosuch0");
     no_iface.netns = Some(router.clone());
-    assert_eq!(api_error(runtime.block_on(client.start_capture(&no_iface)).unwrap_err()), (404, Some("interface".into())));
+    assert_eq!(
+        api_error(
+            runtime
+                .block_on(client.start_capture(&no_iface))
+                .unwrap_err()
+        ),
+        (404, Some("interface".into()))
+    );
 
     let mut no_ns = CaptureRequest::new(&lab.uplink());
     no_ns.netns = Some("qlnosuch-router".into());
-    assert_eq!(api_error(runtime.block_on(client.start_capture(&no_ns)).unwrap_err()), (404, Some("netns".into())));
+    assert_eq!(
+        api_error(runtime.block_on(client.start_capture(&no_ns)).unwrap_err()),
+        (404, Some("netns".into()))
+    );
 
     let mut too_long = CaptureRequest::new(&lab.uplink());
     too_long.netns = Some(router);
     too_long.max_duration_s = 0;
-    let (status, field) = api_error(runtime.block_on(client.start_capture(&too_long)).unwrap_err());
+    let (status, field) = api_error(
+        runtime
+            .block_on(client.start_capture(&too_long))
+            .unwrap_err(),
+    );
     assert_eq!((status, field.as_deref()), (422, Some("max_duration_s")));
-    assert!(runtime.block_on(client.captures()).unwrap().is_empty(), "nothing was started");
+    assert!(
+        runtime.block_on(client.captures()).unwrap().is_empty(),
+        "nothing was started"
+    );
 }

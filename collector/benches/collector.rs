@@ -31,8 +31,8 @@ fn report(i: i64) -> QosReport {
 
 /// A flow record with the width of a real one (~100 statistics).
 fn flow(i: usize) -> Map<String, Value> {
-    let mut m = json!({"protocol": "tcp", "client_addr": "198.18.1.2", "client_port": 30000 + i,
-        "server_addr": "198.18.2.2", "server_port": 443, "c2s_ip_bytes": 1000 + i, "s2c_ip_bytes": 90000 + i})
+    let mut m = json!({"protocol": "tcp", "client_ip": "198.18.1.2", "client_port": 30000 + i,
+        "server_ip": "198.18.2.2", "server_port": 443, "c2s_ip_bytes": 1000 + i, "s2c_ip_bytes": 90000 + i})
     .as_object()
     .unwrap()
     .clone();
@@ -87,6 +87,7 @@ async fn bench(db: &Db, label: &str) {
     };
     let id = campaign::create(db, &spec).await.unwrap();
     let big = Results {
+        warmup_ms: 0,
         capture_id: Some("bench".into()),
         bin_ms: 1000,
         flows: (0..1000).map(flow).collect(),

@@ -60,7 +60,8 @@ pub struct CampaignSpec {
     pub sessions: u32,
     /// Measured length of each session, seconds.
     pub duration_s: f64,
-    /// Seconds the workload runs before measurement starts.
+    /// First seconds of each session, left out of the time-series features (the link and the
+    /// player settle); flow statistics and the QoE record cover the whole session.
     #[serde(default)]
     pub warmup_s: f64,
     /// Bandwidth limits spread over the sessions.

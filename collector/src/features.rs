@@ -4,7 +4,9 @@
 //! Flow columns are aggregated by their name, so any statistic the capture adds is carried
 //! over without code here: `*_min` → minimum over flows, `*_max` → maximum, `*_avg`, `*_mean`
 //! and `*_std` → mean weighted by the flows' bytes in that direction, everything else (counts,
-//! bytes, packets) → sum. Identity and time columns of a flow are not features.
+//! bytes, packets) → sum; times within a flow (`*_first_*` → earliest, `*_last_*` → latest),
+//! `duration_s`, `mss_bytes` and `win_scale` → maximum; flags (true/false) → the share of
+//! flows where they hold. Identity and absolute-time columns of a flow are not features.
 
 use std::collections::BTreeMap;
 
@@ -13,14 +15,22 @@ use serde_json::{Map, Value};
 use crate::session::{Bin, Results, Session};
 
 /// Flow columns that identify a flow or place it in time; they are not aggregated.
-const NOT_FEATURES: [&str; 6] = [
+const NOT_FEATURES: [&str; 8] = [
     "protocol",
-    "client_addr",
+    "client_ip",
     "client_port",
-    "server_addr",
+    "server_ip",
     "server_port",
     "flow_id",
+    "ip_version",
+    "close_reason",
 ];
+
+/// Flow columns aggregated by their maximum although their names carry no `_max`.
+const MAX_COLUMNS: [&str; 3] = ["duration_s", "mss_bytes", "win_scale"];
+
+/// Fields of an application record that describe the session rather than its quality.
+const NOT_LABELS: [&str; 4] = ["schema", "session", "server", "started_unix_ms"];
 
 /// A bin with fewer bytes than this in a direction counts as idle (at most two full frames:
 /// acknowledgements and keep-alives, no payload burst).
@@ -35,23 +45,31 @@ pub fn number(flow: &Map<String, Value>, key: &str) -> Option<f64> {
     }
 }
 
+/// Absolute times (seconds or ms since the Unix epoch) place a flow in time; not features.
 fn is_time_column(name: &str) -> bool {
-    name.ends_with("_ts_ms")
-        || name.ends_with("_time_ms")
-        || name.ends_with("_unix_ms")
-        || name.starts_with("first_")
-        || name.starts_with("last_")
+    name.ends_with("_unix_s") || name.ends_with("_unix_ms")
 }
 
 enum Rule {
     Min,
     Max,
     WeightedMean,
+    Share,
     Sum,
 }
 
-fn rule_for(name: &str) -> Rule {
-    if name.ends_with("_min") || name.contains("_min_") {
+fn rule_for(name: &str, flag: bool) -> Rule {
+    let bare = name
+        .strip_prefix("c2s_")
+        .or_else(|| name.strip_prefix("s2c_"))
+        .unwrap_or(name);
+    if flag {
+        Rule::Share
+    } else if bare.starts_with("first_") || name.contains("_first_") {
+        Rule::Min
+    } else if bare.starts_with("last_") || name.contains("_last_") || MAX_COLUMNS.contains(&bare) {
+        Rule::Max
+    } else if name.ends_with("_min") || name.contains("_min_") {
         Rule::Min
     } else if name.ends_with("_max") || name.contains("_max_") {
         Rule::Max
@@ -97,14 +115,20 @@ pub fn feature_row(session: &Session, results: &Results) -> BTreeMap<String, Val
     );
     row.insert("ctx_workload".into(), session.workload.clone().into());
     aggregate_flows(&results.flows, &mut row);
+    // Warm-up bins are left out: the series describe the measured part of the session.
+    let start_ms = results.series.iter().map(|b| b.start_ms).min().unwrap_or(0);
+    let measured_from = start_ms + results.warmup_ms as i64;
     let capture_bins: Vec<&Bin> = results
         .series
         .iter()
-        .filter(|b| b.flow_idx.is_none())
+        .filter(|b| b.flow_idx.is_none() && b.start_ms >= measured_from)
         .collect();
     series_features(&capture_bins, results.bin_ms.max(1), &mut row);
     if let Some(Value::Object(record)) = &results.application {
         for (key, value) in record {
+            if NOT_LABELS.contains(&key.as_str()) {
+                continue;
+            }
             let value = match value {
                 Value::Bool(b) => Value::from(u8::from(*b)),
                 Value::Number(_) | Value::String(_) | Value::Null => value.clone(),
@@ -140,7 +164,11 @@ fn aggregate_flows(flows: &[Map<String, Value>], row: &mut BTreeMap<String, Valu
         if values.is_empty() {
             continue;
         }
-        let value = match rule_for(name) {
+        let flag = flows
+            .iter()
+            .any(|f| matches!(f.get(name), Some(Value::Bool(_))));
+        let value = match rule_for(name, flag) {
+            Rule::Share => values.iter().map(|v| v.0).sum::<f64>() / values.len() as f64,
             Rule::Min => values.iter().map(|v| v.0).fold(f64::INFINITY, f64::min),
             Rule::Max => values.iter().map(|v| v.0).fold(f64::NEG_INFINITY, f64::max),
             Rule::Sum => values.iter().map(|v| v.0).sum(),
@@ -304,10 +332,10 @@ mod tests {
     #[test]
     fn flows_aggregate_by_column_name() {
         let flows = vec![
-            json!({"protocol": "tcp", "client_port": 5000, "c2s_ip_bytes": 1000, "s2c_ip_bytes": 9000,
+            json!({"protocol": "tcp", "client_port": 5000, "sack_permitted": true, "c2s_first_pkt_ms": 3.0, "c2s_ip_bytes": 1000, "s2c_ip_bytes": 9000,
                    "s2c_rtt_min_ms": 10.0, "s2c_rtt_max_ms": 30.0, "s2c_rtt_avg_ms": 20.0, "s2c_retx_pkts": 2,
-                   "first_ts_ms": 1}),
-            json!({"protocol": "tcp", "client_port": 5001, "c2s_ip_bytes": 1000, "s2c_ip_bytes": 1000,
+                   "first_unix_s": 1.7e9, "duration_s": 4.0}),
+            json!({"protocol": "tcp", "client_port": 5001, "sack_permitted": false, "c2s_first_pkt_ms": 1.0, "duration_s": 9.0, "c2s_ip_bytes": 1000, "s2c_ip_bytes": 1000,
                    "s2c_rtt_min_ms": 5.0, "s2c_rtt_max_ms": 50.0, "s2c_rtt_avg_ms": 40.0, "s2c_retx_pkts": 3}),
         ];
         let results = Results {
@@ -328,7 +356,14 @@ mod tests {
         assert_eq!(row["s2c_rtt_max_ms"], json!(50.0));
         // Byte-weighted: (20·9000 + 40·1000) / 10000.
         assert_eq!(row["s2c_rtt_avg_ms"], json!(22.0));
-        assert!(!row.contains_key("client_port") && !row.contains_key("first_ts_ms"));
+        assert!(!row.contains_key("client_port") && !row.contains_key("first_unix_s"));
+        assert_eq!(
+            row["sack_permitted"],
+            json!(0.5),
+            "flags become the share of flows"
+        );
+        assert_eq!(row["c2s_first_pkt_ms"], json!(1.0));
+        assert_eq!(row["duration_s"], json!(9.0));
         assert_eq!(row["label_stall_count"], json!(2));
         assert_eq!(row["label_stall"], json!(1));
         assert_eq!(row["label_qoe_class"], json!("low"));
@@ -364,6 +399,25 @@ mod tests {
             row["s2c_tput_p50_bps"],
             json!((500.0 + 60_000.0) * 8.0 / 2.0)
         );
+    }
+
+    #[test]
+    fn warm_up_bins_are_left_out_of_the_series_features() {
+        let bins = [
+            bin(0, 900_000),
+            bin(1, 900_000),
+            bin(2, 10_000),
+            bin(3, 10_000),
+        ];
+        let results = Results {
+            bin_ms: 1000,
+            warmup_ms: 2000,
+            series: bins.to_vec(),
+            ..Results::default()
+        };
+        let row = feature_row(&session(), &results);
+        assert_eq!(row["s2c_tput_mean_bps"], json!(80_000.0));
+        assert_eq!(row["s2c_burst_count"], json!(1.0));
     }
 
     #[test]

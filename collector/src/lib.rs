@@ -5,6 +5,8 @@
 //! - [`session`]: session states, storing a session's results in one transaction, queries.
 //! - [`features`]: correlation of flows, series, profile and application report into one row.
 //! - [`runner`]: runs campaigns session by session; serves external clients.
+//! - [`lab_driver`]: the built-in workloads (video, IoT) across a lab.
+//! - [`network`]: the runner's link through the agent (shaping plans, live captures).
 //! - [`events`]: progress events for live views.
 //! - [`ingest`]: batches of QoS reports and placement/allocation decisions, idempotent.
 //! - [`export`]: CSV, JSON Lines and Parquet datasets, streamed.
@@ -18,6 +20,8 @@ pub mod events;
 pub mod export;
 pub mod features;
 pub mod ingest;
+pub mod lab_driver;
+pub mod network;
 pub mod runner;
 pub mod session;
 mod shuffle;

@@ -1,5 +1,5 @@
 //! The campaign runner: runs the sessions of running campaigns one at a time over the shared
-//! link — shape, warm up, capture, run the workload, stop, correlate, store — and serves
+//! link — shape, capture, run the workload, stop, correlate, store — and serves
 //! external clients that play sessions themselves.
 //!
 //! The runner talks to the network through [`Network`] (the agent: shaping and capture) and
@@ -238,33 +238,21 @@ impl<N: Network, D: Driver> Runner<N, D> {
             .apply(&session.profile)
             .await
             .map_err(|e| format!("shaping failed: {e}"))?;
-        let warmup = Duration::from_secs_f64(spec.warmup_s);
-        let total = warmup + Duration::from_secs_f64(spec.duration_s);
-        let driver = self.driver.clone();
-        let workload = spec.workload.clone();
-        let run_cancel = cancel.clone();
-        let run = tokio::spawn(async move { driver.run(&workload, total, run_cancel).await });
-        tokio::select! {
-            _ = tokio::time::sleep(warmup) => {}
-            _ = cancel.cancelled() => {}
-        }
+        // The capture starts before the workload so that it sees every connection open: the
+        // SYN decides which end is the client, and the handshake gives an RTT.
         let capture_id = self
             .network
             .start_capture()
             .await
-            .map_err(|e| format!("capture failed to start: {e}"));
-        let capture_id = match capture_id {
-            Ok(id) => id,
-            Err(e) => {
-                cancel.cancel();
-                let _ = run.await;
-                return Err(e);
-            }
-        };
+            .map_err(|e| format!("capture failed to start: {e}"))?;
         if let Some(active) = self.active.lock().await.as_mut() {
             active.capture_id = Some(capture_id.clone());
         }
         let _ = session::set_capture(&self.db, session.id, &capture_id).await;
+        let total = Duration::from_secs_f64(spec.warmup_s + spec.duration_s);
+        let driver = self.driver.clone();
+        let workload = spec.workload.clone();
+        let run = tokio::spawn(async move { driver.run(&workload, total, cancel).await });
         let application = run.await.map_err(|e| format!("workload crashed: {e}"));
         let capture = self
             .network
@@ -273,6 +261,7 @@ impl<N: Network, D: Driver> Runner<N, D> {
             .map_err(|e| format!("capture failed: {e}"));
         let mut results = capture?;
         results.capture_id = Some(capture_id);
+        results.warmup_ms = (spec.warmup_s * 1000.0).round() as u64;
         results.application = application??;
         Ok(results)
     }

@@ -166,6 +166,9 @@ pub struct Results {
     pub capture_id: Option<String>,
     /// Bin width of `series`, ms.
     pub bin_ms: u64,
+    /// The session's warm-up, ms: its bins are left out of the series features.
+    #[serde(default)]
+    pub warmup_ms: u64,
     /// One statistics record per flow (the capture's columns).
     pub flows: Vec<Map<String, Value>>,
     /// Time bins per flow and for the whole capture.
@@ -210,9 +213,9 @@ pub async fn store_results(db: &Db, session: &Session, results: &Results) -> Res
                 .bind(session.id)
                 .bind((chunk_no * 200 + i) as i64)
                 .bind(text(flow, "protocol"))
-                .bind(text(flow, "client_addr"))
+                .bind(text(flow, "client_ip"))
                 .bind(features::number(flow, "client_port").unwrap_or(0.0) as i64)
-                .bind(text(flow, "server_addr"))
+                .bind(text(flow, "server_ip"))
                 .bind(features::number(flow, "server_port").unwrap_or(0.0) as i64)
                 .bind(features::number(flow, "c2s_ip_bytes").unwrap_or(0.0) as i64)
                 .bind(features::number(flow, "s2c_ip_bytes").unwrap_or(0.0) as i64)

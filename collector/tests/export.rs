@@ -29,10 +29,11 @@ async fn campaign_with_results(db: &Db, sessions: u32) -> i64 {
     let id = campaign::create(db, &spec).await.unwrap();
     while let Some(s) = session::claim_next(db, id).await.unwrap() {
         let n = s.seq as u64;
-        let flow = json!({"protocol": "tcp", "client_addr": "198.18.1.2", "client_port": 40000 + n,
-            "server_addr": "198.18.2.2", "server_port": 8080, "c2s_ip_bytes": 1000 + n, "s2c_ip_bytes": 50_000 * (n + 1),
+        let flow = json!({"protocol": "tcp", "client_ip": "198.18.1.2", "client_port": 40000 + n,
+            "server_ip": "198.18.2.2", "server_port": 8080, "c2s_ip_bytes": 1000 + n, "s2c_ip_bytes": 50_000 * (n + 1),
             "s2c_rtt_avg_ms": 10.0 + n as f64 / 3.0, "s2c_retx_pkts": n % 4});
         let results = Results {
+            warmup_ms: 0,
             capture_id: Some(format!("cap{n}")),
             bin_ms: 1000,
             flows: vec![flow.as_object().unwrap().clone()],

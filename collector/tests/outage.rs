@@ -121,9 +121,10 @@ impl Network for OneFlow {
         Ok("cap".into())
     }
     async fn stop_capture(&self, _: &str) -> Result<Results, String> {
-        let flow = json!({"protocol": "tcp", "client_addr": "198.18.1.2", "client_port": 1, "server_addr": "198.18.2.2",
+        let flow = json!({"protocol": "tcp", "client_ip": "198.18.1.2", "client_port": 1, "server_ip": "198.18.2.2",
             "server_port": 2, "c2s_ip_bytes": 100, "s2c_ip_bytes": 100_000});
         Ok(Results {
+            warmup_ms: 0,
             bin_ms: 1000,
             flows: vec![flow.as_object().unwrap().clone()],
             ..Results::default()

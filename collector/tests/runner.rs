@@ -51,9 +51,10 @@ impl Network for ScriptedNetwork {
         } else {
             self.rate.lock().unwrap().unwrap_or(100_000_000) / 8
         };
-        let flow = json!({"protocol": "tcp", "client_addr": "198.18.1.2", "client_port": 1, "server_addr": "198.18.2.2",
+        let flow = json!({"protocol": "tcp", "client_ip": "198.18.1.2", "client_port": 1, "server_ip": "198.18.2.2",
             "server_port": 2, "c2s_ip_bytes": bytes / 50, "s2c_ip_bytes": bytes});
         Ok(Results {
+            warmup_ms: 0,
             capture_id: None,
             bin_ms: 1000,
             flows: vec![flow.as_object().unwrap().clone()],

@@ -25,10 +25,11 @@ fn spec(sessions: u32) -> CampaignSpec {
 }
 
 fn results() -> Results {
-    let flow = json!({"protocol": "tcp", "client_addr": "198.18.1.2", "client_port": 40000,
-        "server_addr": "198.18.2.2", "server_port": 80, "c2s_ip_bytes": 5000, "s2c_ip_bytes": 900000,
+    let flow = json!({"protocol": "tcp", "client_ip": "198.18.1.2", "client_port": 40000,
+        "server_ip": "198.18.2.2", "server_port": 80, "c2s_ip_bytes": 5000, "s2c_ip_bytes": 900000,
         "s2c_retx_pkts": 3, "s2c_rtt_avg_ms": 12.5});
     Results {
+        warmup_ms: 0,
         capture_id: Some("cap-1".into()),
         bin_ms: 1000,
         flows: vec![flow.as_object().unwrap().clone()],

@@ -23,4 +23,3 @@ pub fn start(dir: &std::path::Path, runtime: &tokio::runtime::Runtime) -> AgentC
     runtime.spawn(server::serve(listener, state, std::future::pending()));
     AgentClient::new(socket)
 }
-

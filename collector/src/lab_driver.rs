@@ -1,0 +1,239 @@
+//! The built-in workloads run across a lab: the video server and the IoT sink live in the
+//! server namespace for as long as the driver does; each session's player or uploaders run in
+//! the client namespace, so their traffic crosses the router where it is shaped and captured.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use qoelab_lab::NetNs;
+use qoelab_workload::iot::{self, QosReport, Reporter, SinkConfig, UploaderConfig};
+use qoelab_workload::model::ModelSet;
+use qoelab_workload::video::{self, AbrKind, PlayerConfig, VideoSpec};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::campaign::Workload;
+use crate::runner::Driver;
+
+/// Port of the video server in the server namespace.
+pub const VIDEO_PORT: u16 = 8080;
+/// Port of the IoT sink in the server namespace.
+pub const SINK_PORT: u16 = 9000;
+
+/// Runs built-in workloads from `client` to servers it keeps in `server`.
+pub struct LabDriver {
+    client: NetNs,
+    server_addr: Ipv4Addr,
+    models: ModelSet,
+    stop: CancellationToken,
+    servers: Vec<JoinHandle<std::io::Result<()>>>,
+}
+
+impl std::fmt::Debug for LabDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LabDriver")
+            .field("client", &self.client.name())
+            .field("server_addr", &self.server_addr)
+            .finish()
+    }
+}
+
+/// Binds `port` on `addr` inside `ns` and serves `serve` there on a runtime of its own until
+/// `stop` fires.
+fn serve_in<F, Fut>(
+    ns: &NetNs,
+    addr: Ipv4Addr,
+    port: u16,
+    stop: CancellationToken,
+    serve: F,
+) -> std::io::Result<JoinHandle<std::io::Result<()>>>
+where
+    F: FnOnce(tokio::net::TcpListener, CancellationToken) -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    let listener = ns.run(|| TcpListener::bind(SocketAddr::from((addr, port))))??;
+    listener.set_nonblocking(true)?;
+    Ok(std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?;
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            serve(listener, stop).await;
+            Ok(())
+        })
+    }))
+}
+
+impl LabDriver {
+    /// Starts the video server and the IoT sink on `server_addr` in `server`; sessions run in
+    /// `client`.
+    pub fn start(
+        client: NetNs,
+        server: &NetNs,
+        server_addr: Ipv4Addr,
+    ) -> std::io::Result<LabDriver> {
+        let stop = CancellationToken::new();
+        let video = serve_in(
+            server,
+            server_addr,
+            VIDEO_PORT,
+            stop.clone(),
+            |listener, stop| async move {
+                if let Err(e) =
+                    video::server::serve(listener, &VideoSpec::default(), stop.cancelled_owned())
+                        .await
+                {
+                    tracing::error!("the lab's video server failed: {e}");
+                }
+            },
+        )?;
+        let sink = serve_in(
+            server,
+            server_addr,
+            SINK_PORT,
+            stop.clone(),
+            |listener, stop| async move {
+                let config = SinkConfig {
+                    reporter: Reporter::none(),
+                    report_interval: Duration::from_secs(5),
+                };
+                if let Err(e) =
+                    iot::run_sink(listener, config, stop.cancelled_owned(), |_| {}).await
+                {
+                    tracing::error!("the lab's IoT sink failed: {e}");
+                }
+            },
+        )?;
+        Ok(LabDriver {
+            client,
+            server_addr,
+            models: ModelSet::builtin(),
+            stop,
+            servers: vec![video, sink],
+        })
+    }
+
+    async fn video(
+        &self,
+        abr: &str,
+        total: Duration,
+        cancel: CancellationToken,
+    ) -> Result<Value, String> {
+        let abr: AbrKind = abr.parse().map_err(|e: video::VideoError| e.to_string())?;
+        let mut config = PlayerConfig::new(
+            &format!("http://{}:{VIDEO_PORT}", self.server_addr),
+            abr,
+            total.as_secs_f64(),
+        );
+        config.session = None;
+        let record = self
+            .in_client(
+                cancel,
+                move || async move { video::play(&config, |_| {}).await },
+            )
+            .await?;
+        serde_json::to_value(record.map_err(|e| e.to_string())?).map_err(|e| e.to_string())
+    }
+
+    async fn iot(
+        &self,
+        analytics: &[crate::campaign::IotAnalytic],
+        total: Duration,
+        cancel: CancellationToken,
+    ) -> Result<Value, String> {
+        let sink = format!("{}:{SINK_PORT}", self.server_addr);
+        let configs: Vec<UploaderConfig> = analytics
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let mut c = UploaderConfig::new(&sink, &a.kind, a.knob, total);
+                c.analytic = format!("{}-{i}", a.kind);
+                c
+            })
+            .collect();
+        let models = self.models.clone();
+        let reports = self
+            .in_client(cancel, move || async move {
+                let uploads = configs.iter().map(|c| iot::upload(c, &models));
+                futures::future::try_join_all(uploads).await
+            })
+            .await?
+            .map_err(|e| e.to_string())?;
+        Ok(summarize(&reports))
+    }
+
+    /// Runs `work` inside the client namespace on a blocking thread, until it ends or `cancel`
+    /// fires.
+    async fn in_client<F, Fut, T>(&self, cancel: CancellationToken, work: F) -> Result<T, String>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = T>,
+        T: Send + 'static,
+    {
+        let client = self.client.try_clone().map_err(|e| e.to_string())?;
+        tokio::task::spawn_blocking(move || {
+            client.run_async(|| async move {
+                tokio::select! {
+                    out = work() => Some(out),
+                    _ = cancel.cancelled() => None,
+                }
+            })
+        })
+        .await
+        .map_err(|e| format!("the workload task failed: {e}"))?
+        .map_err(|e| format!("cannot enter the client namespace: {e}"))?
+        .ok_or_else(|| "cancelled".to_string())
+    }
+}
+
+/// The application record of an IoT session: means over its analytics (the labels), and every
+/// analytic's final report.
+pub fn summarize(reports: &[QosReport]) -> Value {
+    let mean = |f: fn(&QosReport) -> f64| {
+        if reports.is_empty() {
+            0.0
+        } else {
+            reports.iter().map(f).sum::<f64>() / reports.len() as f64
+        }
+    };
+    json!({
+        "analytics": reports.len(),
+        "expected_qos_mean": mean(|r| r.expected_qos),
+        "achieved_qos_mean": mean(|r| r.achieved_qos),
+        "on_time_ratio_mean": mean(|r| r.on_time_ratio),
+        "completeness_mean": mean(|r| r.completeness),
+        "qos_shortfall": mean(|r| r.expected_qos - r.achieved_qos),
+        "reports": reports,
+    })
+}
+
+impl Driver for LabDriver {
+    async fn run(
+        &self,
+        workload: &Workload,
+        total: Duration,
+        cancel: CancellationToken,
+    ) -> Result<Option<Value>, String> {
+        match workload {
+            Workload::Video { abr } => self.video(abr, total, cancel).await.map(Some),
+            Workload::Iot { analytics } => self.iot(analytics, total, cancel).await.map(Some),
+            Workload::External => {
+                Err("external sessions are played by their client, not by the runner".into())
+            }
+        }
+    }
+}
+
+impl Drop for LabDriver {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        for server in self.servers.drain(..) {
+            if let Ok(Err(e)) = server.join() {
+                tracing::warn!("a lab workload server ended with an error: {e}");
+            }
+        }
+    }
+}
