@@ -9,12 +9,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 
-use qoelab_agent::client::{AgentClient, ClientError};
-use qoelab_agent::server::{self, AgentState};
+use qoelab_agent::client::ClientError;
 use qoelab_lab::Lab;
-use qoelab_shaper::{IfaceRef, InterfacePlan, Shaper};
+use qoelab_shaper::{IfaceRef, InterfacePlan};
 
 fn tc_state(ns: &str, dev: &str) -> String {
     ["qdisc", "class", "filter"]
