@@ -63,9 +63,20 @@ fn a_capture_started_over_the_api_measures_the_traffic() {
     transfer(&lab, 2_000_000);
     let list = runtime.block_on(client.captures()).unwrap();
     assert!(list.iter().any(|c| c.id == started.id && c.running));
-    let snapshot = runtime
-        .block_on(client.capture_snapshot(&started.id))
-        .unwrap();
+    // The capture thread may still be reading what the socket buffered: wait for it.
+    let snapshot_now = || {
+        runtime
+            .block_on(client.capture_snapshot(&started.id))
+            .unwrap()
+    };
+    let mut snapshot = snapshot_now();
+    for _ in 0..100 {
+        if snapshot.stats.packets > 1000 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        snapshot = snapshot_now();
+    }
     assert!(snapshot.stats.packets > 1000, "{:?}", snapshot.stats);
 
     let output = runtime.block_on(client.stop_capture(&started.id)).unwrap();
