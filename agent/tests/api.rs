@@ -25,9 +25,12 @@ fn tc_state(ns: &str, dev: &str) -> String {
         .collect()
 }
 
-/// Starts the agent on a socket in `dir`; returns its client.
-fn start(dir: &std::path::Path, runtime: &tokio::runtime::Runtime) -> AgentClient {
-    let shaper = Arc::new(Shaper::open(&dir.join("state")).unwrap());
+/// Starts the agent on a socket in `dir` with `shaper`; returns its client.
+fn start_with(
+    dir: &std::path::Path,
+    runtime: &tokio::runtime::Runtime,
+    shaper: Arc<Shaper>,
+) -> AgentClient {
     let socket = dir.join("agent.sock");
     let listener = runtime
         .block_on(async { tokio::net::UnixListener::bind(&socket) })
@@ -39,6 +42,15 @@ fn start(dir: &std::path::Path, runtime: &tokio::runtime::Runtime) -> AgentClien
     };
     runtime.spawn(server::serve(listener, state, std::future::pending()));
     AgentClient::new(socket)
+}
+
+/// Starts the agent on a socket in `dir`; returns its client.
+fn start(dir: &std::path::Path, runtime: &tokio::runtime::Runtime) -> AgentClient {
+    start_with(
+        dir,
+        runtime,
+        Arc::new(Shaper::open(&dir.join("state")).unwrap()),
+    )
 }
 
 const PLAN: &str = r#"{"egress": {"rate_bps": "100mbit", "default": {"rate_bps": "1mbit", "ceil_bps": "100mbit"},
@@ -200,4 +212,44 @@ fn peers_that_are_neither_root_nor_in_the_group_get_403() {
     let (status, body) = as_user(65534, 4242);
     assert_eq!(status, 200, "a member of the configured group: {body}");
     assert_eq!(raw(&socket, "GET", "/v1/status", "").0, 200, "root");
+}
+
+#[test]
+fn a_kernel_refusal_part_way_is_a_422_naming_the_field_and_the_previous_plan_stays() {
+    let lab = Lab::standard(None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let shaper = Arc::new(Shaper::open(&dir.path().join("state")).unwrap());
+    if shaper.features().netem {
+        eprintln!("this kernel has netem: no kind to refuse, nothing to test here");
+        return;
+    }
+    let client = start_with(dir.path(), &runtime, shaper.clone());
+    let router = lab.router().unwrap().name().to_string();
+    let iface = IfaceRef::new(Some(&router), &lab.uplink());
+    let plan: InterfacePlan = serde_json::from_str(PLAN).unwrap();
+    runtime.block_on(async {
+        client.apply(&iface, &plan).await.unwrap();
+        let before = tc_state(&router, &lab.uplink());
+        // As if netem's module went away after the agent probed the kernel.
+        shaper.assume_features(qoelab_shaper::Features {
+            netem: true,
+            ..shaper.features()
+        });
+        let mut v: serde_json::Value = serde_json::from_str(PLAN).unwrap();
+        v["egress"]["classes"][0]["rate_bps"] = "3mbit".into();
+        v["egress"]["classes"][1]["impairment"] = serde_json::json!({"delay_ms": 20});
+        let path = qoelab_agent::api::iface_path(&iface) + "/plan";
+        let (status, body) = raw(&dir.path().join("agent.sock"), "PUT", &path, &v.to_string());
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["field"], "egress.classes[1].impairment", "{body}");
+        assert!(body["error"].as_str().unwrap().contains("netem"), "{body}");
+        assert_eq!(tc_state(&router, &lab.uplink()), before, "kernel as before");
+        assert_eq!(
+            client.plan(&iface).await.unwrap(),
+            plan,
+            "previous plan in force"
+        );
+        client.clear(&iface).await.unwrap();
+    });
 }
