@@ -359,8 +359,11 @@ fn accuracy_run(rate_bps: u64) {
         "{:>10} {streams:>8} {measured:>14} {:>8.2}% {:>12} {:>8}",
         Rate::from_bps(rate_bps).to_string(),
         measured as f64 * 100.0 / rate_bps as f64,
-        class.overlimits.saturating_sub(before.overlimits),
-        class.drops.saturating_sub(before.drops),
+        class
+            .counters
+            .overlimits
+            .saturating_sub(before.counters.overlimits),
+        class.counters.drops.saturating_sub(before.counters.drops),
     );
     shaper.restore(&iface).unwrap();
 }

@@ -656,17 +656,27 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_rate_change_changes_the_class_and_its_queue_in_place() {
+    /// The steps from PLAN, as applied, to PLAN changed by `edit`.
+    fn steps_after(edit: impl FnOnce(&mut DirectionPlan)) -> Vec<Step> {
         let tree = desired(Direction::Egress, &plan(PLAN), &minors(), 1500);
         let mut p = plan(PLAN);
-        p.classes[0].rate_bps = Rate::from_bps(4_000_000);
-        let steps = diff(
-            &desired(Direction::Egress, &p, &minors(), 1500),
+        edit(&mut p);
+        let minors = if p.classes.is_empty() {
+            BTreeMap::new()
+        } else {
+            minors()
+        };
+        diff(
+            &desired(Direction::Egress, &p, &minors, 1500),
             &applied(&tree),
             7,
             "iface",
-        );
+        )
+    }
+
+    #[test]
+    fn a_rate_change_changes_the_class_and_its_queue_in_place() {
+        let steps = steps_after(|p| p.classes[0].rate_bps = Rate::from_bps(4_000_000));
         assert_eq!(
             effects(&steps),
             [Effect::Change, Effect::Change],
@@ -681,15 +691,9 @@ mod tests {
 
     #[test]
     fn a_queue_of_another_kind_is_deleted_and_created_again() {
-        let tree = desired(Direction::Egress, &plan(PLAN), &minors(), 1500);
-        let mut p = plan(PLAN);
-        p.classes[0].impairment = Some(serde_json::from_str(r#"{"delay_ms": 20}"#).unwrap());
-        let steps = diff(
-            &desired(Direction::Egress, &p, &minors(), 1500),
-            &applied(&tree),
-            7,
-            "iface",
-        );
+        let steps = steps_after(|p| {
+            p.classes[0].impairment = Some(serde_json::from_str(r#"{"delay_ms": 20}"#).unwrap())
+        });
         assert_eq!(effects(&steps), [Effect::Delete, Effect::Create]);
         assert!(matches!(
             &steps[0].request.message,
@@ -703,16 +707,10 @@ mod tests {
 
     #[test]
     fn a_match_change_replaces_only_that_class_filters_and_removed_classes_go() {
-        let tree = desired(Direction::Egress, &plan(PLAN), &minors(), 1500);
-        let mut p = plan(PLAN);
-        p.classes[0].matches =
-            Some(serde_json::from_str(r#"{"protocol": "udp", "dst_port": 5001}"#).unwrap());
-        let steps = diff(
-            &desired(Direction::Egress, &p, &minors(), 1500),
-            &applied(&tree),
-            7,
-            "iface",
-        );
+        let steps = steps_after(|p| {
+            p.classes[0].matches =
+                Some(serde_json::from_str(r#"{"protocol": "udp", "dst_port": 5001}"#).unwrap())
+        });
         assert_eq!(
             effects(&steps),
             [
@@ -722,13 +720,7 @@ mod tests {
                 Effect::Create
             ]
         );
-        p.classes.clear();
-        let steps = diff(
-            &desired(Direction::Egress, &p, &BTreeMap::new(), 1500),
-            &applied(&tree),
-            7,
-            "iface",
-        );
+        let steps = steps_after(|p| p.classes.clear());
         assert_eq!(
             effects(&steps),
             [Effect::Delete, Effect::Delete, Effect::Delete],

@@ -398,18 +398,12 @@ impl Shaper {
                 .filter_map(|(name, minor)| {
                     let object = actual.classes.get(&tc::class_handle(minor))?;
                     let htb = HtbClass::decode(&object.options)?;
-                    let c = object.counters;
                     Some(ClassStats {
                         name,
                         classid: format!("{:x}:{minor:x}", tc::ROOT_MAJOR),
                         rate_bps: htb.rate_bytes * 8,
                         ceil_bps: htb.ceil_bytes * 8,
-                        bytes: c.bytes,
-                        packets: c.packets,
-                        drops: c.drops,
-                        overlimits: c.overlimits,
-                        backlog_bytes: c.backlog_bytes,
-                        qlen: c.qlen,
+                        counters: object.counters,
                         measured_bps: None,
                         measured_pps: None,
                     })

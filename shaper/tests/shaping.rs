@@ -18,8 +18,23 @@ fn client(port: u16) -> SocketAddr {
     SocketAddr::new(standard::CLIENT_ADDR.into(), port)
 }
 
-fn uplink(lab: &Lab) -> IfaceRef {
-    IfaceRef::new(Some(lab.router().unwrap().name()), &lab.uplink())
+/// Egress classes `cam` (2 Mbit/s, TCP to port 5001) and `lidar` (8 Mbit/s, port 5002).
+fn cam_and_lidar() -> qoelab_shaper::InterfacePlan {
+    plan(
+        "egress",
+        &[("cam", "2mbit", 5001), ("lidar", "8mbit", 5002)],
+    )
+}
+
+/// A lab, a shaper with a state dir of its own, the router's uplink, and the router's
+/// namespace.
+fn setup() -> (Lab, tempfile::TempDir, Shaper, IfaceRef, String) {
+    let lab = Lab::standard(None).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let shaper = Shaper::open(state.path()).unwrap();
+    let router = lab.router().unwrap().name().to_string();
+    let iface = IfaceRef::new(Some(&router), &lab.uplink());
+    (lab, state, shaper, iface, router)
 }
 
 fn assert_within(measured: u64, target: u64, tolerance: f64, what: &str) {
@@ -33,19 +48,8 @@ fn assert_within(measured: u64, target: u64, tolerance: f64, what: &str) {
 
 #[test]
 fn two_analytics_get_their_rates_at_the_same_time() {
-    let lab = Lab::standard(None).unwrap();
-    let state = tempfile::tempdir().unwrap();
-    let shaper = Shaper::open(state.path()).unwrap();
-    let iface = uplink(&lab);
-    let report = shaper
-        .apply(
-            &iface,
-            plan(
-                "egress",
-                &[("cam", "2mbit", 5001), ("lidar", "8mbit", 5002)],
-            ),
-        )
-        .unwrap();
+    let (lab, _state, shaper, iface, _) = setup();
+    let report = shaper.apply(&iface, cam_and_lidar()).unwrap();
     assert!(
         report.created > 0 && report.changed == 0 && report.deleted == 0,
         "{report:?}"
@@ -77,11 +81,7 @@ const TCP_SETTLING: Duration = Duration::from_secs(2);
 
 #[test]
 fn ingress_is_shaped_through_an_ifb() {
-    let lab = Lab::standard(None).unwrap();
-    let state = tempfile::tempdir().unwrap();
-    let shaper = Shaper::open(state.path()).unwrap();
-    let iface = uplink(&lab);
-    let router = lab.router().unwrap().name().to_string();
+    let (lab, _state, shaper, iface, router) = setup();
     let mut p = plan(
         "ingress",
         &[("down", "5mbit", 5003), ("down-udp", "2mbit", 5004)],
@@ -126,10 +126,7 @@ fn ingress_is_shaped_through_an_ifb() {
 
 #[test]
 fn a_rate_change_under_load_never_lets_more_through() {
-    let lab = Lab::standard(None).unwrap();
-    let state = tempfile::tempdir().unwrap();
-    let shaper = Shaper::open(state.path()).unwrap();
-    let iface = uplink(&lab);
+    let (lab, _state, shaper, iface, _) = setup();
     shaper
         .apply(&iface, plan("egress", &[("cam", "4mbit", 5001)]))
         .unwrap();
@@ -144,7 +141,11 @@ fn a_rate_change_under_load_never_lets_more_through() {
         let stats = shaper.stats(&iface).unwrap();
         samples.push((
             Instant::now(),
-            stats.class(Direction::Egress, "cam").unwrap().bytes,
+            stats
+                .class(Direction::Egress, "cam")
+                .unwrap()
+                .counters
+                .bytes,
         ));
         if changed.is_none() && start.elapsed() > Duration::from_secs(3) {
             let changes = RateChanges {
@@ -201,11 +202,7 @@ fn a_rate_change_under_load_never_lets_more_through() {
 
 #[test]
 fn the_kernel_reads_back_what_was_planned_and_a_second_apply_sends_nothing() {
-    let lab = Lab::standard(None).unwrap();
-    let state = tempfile::tempdir().unwrap();
-    let shaper = Shaper::open(state.path()).unwrap();
-    let iface = uplink(&lab);
-    let router = lab.router().unwrap().name().to_string();
+    let (lab, state, shaper, iface, router) = setup();
     let before = tc_show(&router, &lab.uplink());
     let mut p = plan(
         "egress",
@@ -246,11 +243,7 @@ fn the_kernel_reads_back_what_was_planned_and_a_second_apply_sends_nothing() {
 
 #[test]
 fn a_configured_root_qdisc_is_put_back_and_a_classful_one_is_not_touched() {
-    let lab = Lab::standard(None).unwrap();
-    let state = tempfile::tempdir().unwrap();
-    let shaper = Shaper::open(state.path()).unwrap();
-    let iface = uplink(&lab);
-    let router = lab.router().unwrap().name().to_string();
+    let (lab, _state, shaper, iface, router) = setup();
     let wan = lab.uplink();
     in_ns(
         &router,
@@ -316,22 +309,10 @@ fn rates(entries: &[(&str, u64)]) -> RateChanges {
 
 #[test]
 fn rate_changes_win_over_foreign_changes_and_repair_what_was_removed() {
-    let lab = Lab::standard(None).unwrap();
-    let state = tempfile::tempdir().unwrap();
-    let shaper = Shaper::open(state.path()).unwrap();
-    let iface = uplink(&lab);
-    let router = lab.router().unwrap().name().to_string();
+    let (lab, state, shaper, iface, router) = setup();
     let wan = lab.uplink();
     let classes = || in_ns(&router, &["tc", "class", "show", "dev", &wan]);
-    shaper
-        .apply(
-            &iface,
-            plan(
-                "egress",
-                &[("cam", "2mbit", 5001), ("lidar", "8mbit", 5002)],
-            ),
-        )
-        .unwrap();
+    shaper.apply(&iface, cam_and_lidar()).unwrap();
 
     // Someone changes a class behind our back; asking for the rate we had recorded still sets it.
     in_ns(
@@ -403,19 +384,12 @@ fn rate_changes_win_over_foreign_changes_and_repair_what_was_removed() {
 
 #[test]
 fn a_kernel_refusal_part_way_is_reported_against_its_field_and_undone() {
-    let lab = Lab::standard(None).unwrap();
-    let state = tempfile::tempdir().unwrap();
-    let shaper = Shaper::open(state.path()).unwrap();
+    let (lab, _state, shaper, iface, router) = setup();
     if shaper.features().netem {
         eprintln!("this kernel has netem: no kind to refuse, nothing to test here");
         return;
     }
-    let iface = uplink(&lab);
-    let router = lab.router().unwrap().name().to_string();
-    let first = plan(
-        "egress",
-        &[("cam", "2mbit", 5001), ("lidar", "8mbit", 5002)],
-    );
+    let first = cam_and_lidar();
     shaper.apply(&iface, first.clone()).unwrap();
     let before = tc_show(&router, &lab.uplink());
     // The shaper believes netem is there (as if its module went away after the probe): the plan
