@@ -34,14 +34,25 @@ fn iface((netns, name): (String, String)) -> IfaceRef {
     IfaceRef::new((netns != HOST_NETNS).then_some(netns.as_str()), &name)
 }
 
-/// Runs blocking shaper work (netlink round trips) on this worker thread, after handing the
-/// worker's other tasks to another thread (`block_in_place`): for a sub-millisecond rate change
-/// that is much cheaper than a hop to the blocking pool and back. Needs the multi-thread runtime
-/// (`server::run` builds one).
+/// Runs blocking shaper work (netlink round trips) off the async tasks. On a multi-thread
+/// runtime (`server::run` builds one) it runs on this worker thread after the worker's other
+/// tasks are handed to another (`block_in_place`): for a sub-millisecond rate change that is
+/// much cheaper than a hop to the blocking pool and back. Elsewhere it goes to the pool.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ShapeError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::block_in_place(work).map_err(ApiError::from)
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let result = if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
+        tokio::task::block_in_place(work)
+    } else {
+        tokio::task::spawn_blocking(work).await.map_err(|e| {
+            ApiError::message(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the shaper task failed: {e}"),
+            )
+        })?
+    };
+    result.map_err(ApiError::from)
 }
 
 /// Reads a JSON body into `T`; errors name the field (a path like `egress.classes[0].rate_bps`),

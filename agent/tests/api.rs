@@ -253,3 +253,16 @@ fn a_kernel_refusal_part_way_is_a_422_naming_the_field_and_the_previous_plan_sta
         client.clear(&iface).await.unwrap();
     });
 }
+
+#[test]
+fn shaping_calls_work_on_a_current_thread_runtime_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = start(dir.path(), &runtime);
+    let unknown = IfaceRef::new(None, "qlnosuch0");
+    let err = runtime.block_on(client.clear(&unknown)).unwrap_err();
+    assert_eq!(status_of(err), (404, Some("iface".into())));
+}
