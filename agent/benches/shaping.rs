@@ -90,7 +90,7 @@ fn many_classes(rate_bps: u64) -> InterfacePlan {
     .unwrap()
 }
 
-/// Rates of the `set`-th of four rate sets: every class gets a distinct rate, and no two sets
+/// Rates of the `set`-th of six rate sets: every class gets a distinct rate, and no two sets
 /// share one, so each timed step changes all 200 classes.
 fn rate_of(set: usize, class: usize) -> u64 {
     1_000_000 + (set * CLASSES + class) as u64 * 1000
@@ -237,8 +237,10 @@ fn rates(rounds: usize, process_rounds: usize) {
     let mut batch_queues = Vec::new();
     let mut processes = Vec::new();
     let mut http_alone = Vec::new();
+    let mut full_path = Vec::new();
     let mut sent = 0;
-    // Sets 0 and 1 alternate for the shaper, 2 and 3 for tc, so every step changes every class.
+    // Sets 0 and 1 alternate for rate changes, 2 and 3 for tc, 4 and 5 for whole plans, so every
+    // step changes every class.
     for round in 0..rounds {
         let ours = round % 2;
         let theirs = 2 + round % 2;
@@ -267,6 +269,14 @@ fn rates(rounds: usize, process_rounds: usize) {
         runtime.block_on(client.status()).unwrap();
         http_alone.push(start.elapsed());
 
+        // The full path for comparison: a whole plan with new rates, diffed against dumps.
+        let mut plan = shaper.plan(&iface).unwrap();
+        plan.set_rates(&changes(4 + round % 2)).unwrap();
+        let start = Instant::now();
+        shaper.apply(&iface, plan).unwrap();
+        full_path.push(start.elapsed());
+        assert_rates(&shaper, &iface, 4 + round % 2, "a whole plan");
+
         if round < process_rounds {
             let lines = tc_lines(&dev, &classids, theirs, false);
             processes.push(tc_processes(router, &lines));
@@ -277,8 +287,12 @@ fn rates(rounds: usize, process_rounds: usize) {
 
     let batch_median = median(&mut batch);
     let processes_median = median(&mut processes);
-    let rows: [(&str, &mut Vec<Duration>); 6] = [
+    let rows: [(&str, &mut Vec<Duration>); 7] = [
         ("qoelab shaper (in-process set_rates)", &mut library),
+        (
+            "qoelab shaper, whole plan (reads the kernel)",
+            &mut full_path,
+        ),
         ("qoelab agent (PATCH over its Unix socket)", &mut agent),
         (
             "agent GET /v1/status (HTTP round trip alone)",
