@@ -58,6 +58,21 @@ enum Rule {
     Sum,
 }
 
+/// How flow column `name` (a flag if `flag`) becomes a session feature, in words; `None` for
+/// columns that are not features.
+pub fn aggregation_of(name: &str, flag: bool) -> Option<&'static str> {
+    if NOT_FEATURES.contains(&name) || is_time_column(name) {
+        return None;
+    }
+    Some(match rule_for(name, flag) {
+        Rule::Min => "Minimum over flows",
+        Rule::Max => "Maximum over flows",
+        Rule::WeightedMean => "Byte-weighted mean over flows",
+        Rule::Share => "Share of flows where it holds",
+        Rule::Sum => "Sum over flows",
+    })
+}
+
 fn rule_for(name: &str, flag: bool) -> Rule {
     let bare = name
         .strip_prefix("c2s_")

@@ -4,6 +4,7 @@
 //! - [`db`]: PostgreSQL or SQLite behind one pool and one portable schema (migrations at start).
 //! - [`campaign`]: campaign specs, validation, the seeded spread of profiles over sessions.
 //! - [`session`]: session states, storing a session's results in one transaction, queries.
+//! - [`columns`]: the dataset's column documentation (`COLUMNS.md`).
 //! - [`features`]: correlation of flows, series, profile and application report into one row.
 //! - [`runner`]: runs campaigns session by session; serves external clients.
 //! - [`workloads`]: the built-in workloads (video, IoT) as the runner's driver, in a lab or not.
@@ -16,6 +17,7 @@
 
 pub mod appliance;
 pub mod campaign;
+pub mod columns;
 pub mod db;
 pub mod error;
 pub mod events;
