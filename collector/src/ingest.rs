@@ -53,6 +53,25 @@ pub struct QosReport {
     pub extra: Option<Value>,
 }
 
+impl From<&qoelab_workload::iot::QosReport> for QosReport {
+    /// A workload analytic's `qoelab.iot-qos.v1` report: the key figures in columns, the whole
+    /// report kept in `extra`.
+    fn from(r: &qoelab_workload::iot::QosReport) -> QosReport {
+        QosReport {
+            gateway: r.spec.gateway.clone(),
+            analytic: r.spec.analytic.clone(),
+            kind: r.spec.kind.clone(),
+            ts_ms: r.report_unix_ms as i64,
+            knob: r.spec.knob,
+            expected_qos: r.expected_qos,
+            achieved_qos: r.achieved_qos,
+            throughput_bps: Some(r.throughput_bps as f64),
+            latency_ms: r.latency_ms_mean,
+            extra: serde_json::to_value(r).ok(),
+        }
+    }
+}
+
 /// Where an analytic was placed, and what was downloaded for it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

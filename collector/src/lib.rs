@@ -10,6 +10,7 @@
 //! - [`workloads`]: the built-in workloads (video, IoT) as the runner's driver, in a lab or not.
 //! - [`network`]: the runner's link through the agent (shaping plans, live captures).
 //! - [`events`]: progress events for live views.
+//! - [`mqtt`]: QoS reports from `qoelab/+/+/qos` on an MQTT broker.
 //! - [`ingest`]: batches of QoS reports and placement/allocation decisions, idempotent.
 //! - [`export`]: CSV, JSON Lines and Parquet datasets, streamed.
 //!
@@ -24,6 +25,7 @@ pub mod events;
 pub mod export;
 pub mod features;
 pub mod ingest;
+pub mod mqtt;
 pub mod network;
 pub mod runner;
 pub mod session;

@@ -22,5 +22,7 @@ pub mod http;
 pub mod iot;
 pub mod model;
 mod random;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod trace;
 pub mod video;

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,6 +14,7 @@ use qoelab_workload::iot::{
     QOS_SCHEMA, QosReport, Reporter, SinkConfig, UploaderConfig, run_sink, upload,
 };
 use qoelab_workload::model::ModelSet;
+use qoelab_workload::testing::Mosquitto;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
 type Reports = Arc<Mutex<Vec<QosReport>>>;
@@ -130,49 +130,6 @@ async fn the_sink_refuses_bad_sessions_and_reporters_bad_destinations() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("'localhost/qos'"), "{err}");
-}
-
-/// A mosquitto broker on a free loopback port, stopped on drop.
-struct Mosquitto {
-    child: Child,
-    dir: std::path::PathBuf,
-    port: u16,
-}
-
-impl Mosquitto {
-    fn start() -> Mosquitto {
-        let port = closed_port();
-        let dir =
-            std::env::temp_dir().join(format!("qoelab-mosquitto-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let conf = dir.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
-        )
-        .unwrap();
-        let child = Command::new("mosquitto")
-            .arg("-c")
-            .arg(&conf)
-            .spawn()
-            .expect("mosquitto must be installed (Debian package mosquitto; .ci/run installs it)");
-        let broker = Mosquitto { child, dir, port };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return broker;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("mosquitto did not listen on port {port}");
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
