@@ -1,6 +1,8 @@
-//! A typed async client of the agent's socket API.
+//! A typed async client of the agent's API, on its Unix socket or over TCP with a token.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -9,24 +11,41 @@ use hyper_util::rt::TokioIo;
 use qoelab_shaper::{ApplyReport, IfaceRef, InterfacePlan, InterfaceStats, RateChanges};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::net::UnixStream;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpStream, UnixStream};
 
 use crate::api::{CaptureInfo, CaptureStarted, ErrorBody, ShapedInterface, Status, iface_path};
+use crate::tcp::{Token, TokenError};
 use qoelab_capture::{CaptureOutput, CaptureRequest};
+
+/// How long connecting to an agent over TCP may take.
+pub const TCP_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The forms [`AgentClient::connect`] accepts, for error messages.
+const TARGET_FORMS: &str = "a socket path (/run/qoelab/agent.sock), unix:PATH, or tcp://HOST:PORT";
 
 /// Errors of talking to the agent.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The socket could not be reached.
-    #[error(
-        "cannot reach the qoelab agent at {socket}: {source}; is `qoelab agent` running, and may you use its socket (root or its group)?"
-    )]
+    /// The agent could not be reached.
+    #[error("cannot reach the qoelab agent at {target}: {source}; {}", .target.hint())]
     Connect {
-        /// The socket path.
-        socket: PathBuf,
+        /// Where the agent was looked for.
+        target: Target,
         /// Why.
         source: std::io::Error,
     },
+    /// The agent's address is not one of the accepted forms.
+    #[error("'{target}' is not an agent address: {why}; accepted: {TARGET_FORMS}")]
+    Target {
+        /// The address given.
+        target: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The token is unusable.
+    #[error(transparent)]
+    Token(#[from] TokenError),
     /// The HTTP exchange failed.
     #[error("talking to the qoelab agent failed: {0}")]
     Http(String),
@@ -40,18 +59,155 @@ pub enum ClientError {
     },
 }
 
-/// A client of one agent socket.
+/// Where an agent listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A Unix socket (peer credentials checked).
+    Unix(PathBuf),
+    /// A TCP address (bearer token checked).
+    Tcp {
+        /// A host name or address (IPv6 without brackets).
+        host: String,
+        /// The port.
+        port: u16,
+    },
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Unix(path) => write!(f, "unix:{}", path.display()),
+            Target::Tcp { host, port } if host.contains(':') => write!(f, "tcp://[{host}]:{port}"),
+            Target::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
+        }
+    }
+}
+
+impl Target {
+    /// Parses a bare socket path, `unix:PATH` or `tcp://HOST:PORT` (`tcp://[::1]:7070`).
+    pub fn parse(target: &str) -> Result<Target, ClientError> {
+        let invalid = |why: &str| ClientError::Target {
+            target: target.to_string(),
+            why: why.to_string(),
+        };
+        if let Some(path) = target.strip_prefix("unix:") {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            if path.is_empty() {
+                return Err(invalid("the socket path is empty"));
+            }
+            return Ok(Target::Unix(path.into()));
+        }
+        let Some(address) = target.strip_prefix("tcp://") else {
+            if target.is_empty() {
+                return Err(invalid("it is empty"));
+            }
+            if target.contains("://") {
+                return Err(invalid("the scheme is neither unix: nor tcp://"));
+            }
+            return Ok(Target::Unix(target.into()));
+        };
+        let (host, port) = address
+            .rsplit_once(':')
+            .ok_or_else(|| invalid("the port is missing"))?;
+        let port = port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| invalid("the port is not a number from 1 to 65535"))?;
+        let host = match host.strip_prefix('[') {
+            Some(v6) => v6
+                .strip_suffix(']')
+                .ok_or_else(|| invalid("an IPv6 address needs its closing ]"))?,
+            None if host.contains(':') => {
+                return Err(invalid(
+                    "write an IPv6 address in brackets: tcp://[::1]:7070",
+                ));
+            }
+            None => host,
+        };
+        if host.is_empty() || host.contains(['/', '@', ' ']) {
+            return Err(invalid("the host is empty or not a host name or address"));
+        }
+        Ok(Target::Tcp {
+            host: host.to_string(),
+            port,
+        })
+    }
+
+    fn hint(&self) -> &'static str {
+        match self {
+            Target::Unix(_) => {
+                "is `qoelab agent` running, and may you use its socket (root or its group)?"
+            }
+            Target::Tcp { .. } => {
+                "is `qoelab agent --listen-tcp` running there, and does a firewall let you through?"
+            }
+        }
+    }
+}
+
+/// A connection to an agent, whichever way it was reached.
+trait Connection: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Connection for T {}
+
+/// A client of one agent. Each call opens its own connection; making a client connects to
+/// nothing yet.
 #[derive(Debug, Clone)]
 pub struct AgentClient {
-    socket: PathBuf,
+    target: Target,
+    token: Option<Token>,
 }
 
 impl AgentClient {
     /// A client of the agent listening on `socket`.
     pub fn new(socket: impl AsRef<Path>) -> AgentClient {
         AgentClient {
-            socket: socket.as_ref().to_path_buf(),
+            target: Target::Unix(socket.as_ref().to_path_buf()),
+            token: None,
         }
+    }
+
+    /// A client of the agent at `target` (see [`Target::parse`]). A `tcp://` target needs the
+    /// agent's token; a Unix socket checks peer credentials instead and ignores it.
+    pub fn connect(target: &str, token: Option<&str>) -> Result<AgentClient, ClientError> {
+        let target = Target::parse(target)?;
+        let token = match (&target, token) {
+            (Target::Unix(_), _) => None,
+            (Target::Tcp { .. }, Some(token)) => Some(Token::parse(token, "for the agent")?),
+            (Target::Tcp { .. }, None) => {
+                return Err(ClientError::Target {
+                    target: target.to_string(),
+                    why: "an agent over TCP needs its token".into(),
+                });
+            }
+        };
+        Ok(AgentClient { target, token })
+    }
+
+    /// Where this client reaches its agent.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    async fn open(&self) -> Result<Box<dyn Connection>, ClientError> {
+        let failed = |source| ClientError::Connect {
+            target: self.target.clone(),
+            source,
+        };
+        Ok(match &self.target {
+            Target::Unix(path) => Box::new(UnixStream::connect(path).await.map_err(failed)?),
+            Target::Tcp { host, port } => {
+                let stream = tokio::time::timeout(
+                    TCP_CONNECT_TIMEOUT,
+                    TcpStream::connect((host.as_str(), *port)),
+                )
+                .await
+                .map_err(|_| failed(std::io::ErrorKind::TimedOut.into()))?
+                .map_err(failed)?;
+                stream.set_nodelay(true).map_err(failed)?;
+                Box::new(stream)
+            }
+        })
     }
 
     async fn call<B: Serialize, T: DeserializeOwned>(
@@ -61,13 +217,7 @@ impl AgentClient {
         body: Option<&B>,
     ) -> Result<T, ClientError> {
         let http = |e: &dyn std::fmt::Display| ClientError::Http(e.to_string());
-        let stream =
-            UnixStream::connect(&self.socket)
-                .await
-                .map_err(|source| ClientError::Connect {
-                    socket: self.socket.clone(),
-                    source,
-                })?;
+        let stream = self.open().await?;
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| http(&e))?;
@@ -76,11 +226,21 @@ impl AgentClient {
             Some(body) => serde_json::to_vec(body).map_err(|e| http(&e))?,
             None => Vec::new(),
         };
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(method)
             .uri(path)
-            .header("host", "qoelab-agent")
-            .header("content-type", "application/json")
+            .header("content-type", "application/json");
+        request = match &self.target {
+            Target::Unix(_) => request.header("host", "qoelab-agent"),
+            Target::Tcp { .. } => {
+                let host = self.target.to_string();
+                request.header("host", &host["tcp://".len()..])
+            }
+        };
+        if let Some(token) = &self.token {
+            request = request.header("authorization", format!("Bearer {}", token.secret()));
+        }
+        let request = request
             .body(Full::new(Bytes::from(bytes)))
             .map_err(|e| http(&e))?;
         let response = sender.send_request(request).await.map_err(|e| http(&e))?;
@@ -196,5 +356,64 @@ impl AgentClient {
     pub async fn stop_capture(&self, id: &str) -> Result<CaptureOutput, ClientError> {
         self.call::<(), _>(Method::DELETE, &format!("/v1/captures/{id}"), None)
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_in_every_accepted_form() {
+        let unix = |p: &str| Target::Unix(p.into());
+        let tcp = |h: &str, port| Target::Tcp {
+            host: h.into(),
+            port,
+        };
+        for (text, target) in [
+            ("/run/qoelab/agent.sock", unix("/run/qoelab/agent.sock")),
+            ("agent.sock", unix("agent.sock")),
+            ("unix:/run/x.sock", unix("/run/x.sock")),
+            ("unix:///run/x.sock", unix("/run/x.sock")),
+            ("tcp://10.0.0.5:7070", tcp("10.0.0.5", 7070)),
+            ("tcp://gw-3.example:7070", tcp("gw-3.example", 7070)),
+            ("tcp://[fd00::5]:7070", tcp("fd00::5", 7070)),
+        ] {
+            assert_eq!(Target::parse(text).unwrap(), target, "{text}");
+        }
+        assert_eq!(tcp("fd00::5", 7070).to_string(), "tcp://[fd00::5]:7070");
+        assert_eq!(unix("/a.sock").to_string(), "unix:/a.sock");
+    }
+
+    #[test]
+    fn bad_targets_name_the_value_and_the_accepted_forms() {
+        for (text, why) in [
+            ("", "empty"),
+            ("unix:", "empty"),
+            ("http://gw:7070", "scheme"),
+            ("tcp://gw", "port is missing"),
+            ("tcp://gw:0", "1 to 65535"),
+            ("tcp://gw:http", "1 to 65535"),
+            ("tcp://:7070", "host"),
+            ("tcp://gw:7070/v1", "1 to 65535"),
+            ("tcp://fd00::5:7070", "brackets"),
+            ("tcp://[fd00::5:7070", "closing ]"),
+        ] {
+            let err = Target::parse(text).unwrap_err().to_string();
+            assert!(err.contains(why), "{text}: {err}");
+            assert!(err.contains(&format!("'{text}'")), "{err}");
+            assert!(err.contains("tcp://HOST:PORT"), "{err}");
+        }
+    }
+
+    #[test]
+    fn tcp_needs_a_token_and_a_socket_ignores_it() {
+        let err = AgentClient::connect("tcp://127.0.0.1:7070", None).unwrap_err();
+        assert!(err.to_string().contains("needs its token"), "{err}");
+        let err = AgentClient::connect("tcp://127.0.0.1:7070", Some("short")).unwrap_err();
+        assert!(err.to_string().contains("at least 16"), "{err}");
+        let client = AgentClient::connect("/run/qoelab/agent.sock", Some("whatever")).unwrap();
+        assert!(client.token.is_none());
+        assert!(!format!("{client:?}").contains("whatever"));
     }
 }
