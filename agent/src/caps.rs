@@ -61,8 +61,13 @@ pub fn drop_all_but_kept() -> io::Result<()> {
         .unwrap_or(40);
     let kept = kept_mask();
     for cap in 0..=last {
-        if kept & (1 << cap) == 0 {
-            // SAFETY: prctl with integer arguments only.
+        // Only what is still bounded: dropping needs CAP_SETPCAP, which a service started with
+        // a bounding set of only the kept capabilities (systemd, `docker --cap-drop ALL`) lacks
+        // and does not need.
+        // SAFETY: prctl with integer arguments only.
+        let bounded = unsafe { libc::prctl(libc::PR_CAPBSET_READ, cap as libc::c_ulong, 0, 0, 0) };
+        if kept & (1 << cap) == 0 && bounded == 1 {
+            // SAFETY: as above.
             check(unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) })?;
         }
     }
@@ -98,9 +103,15 @@ pub fn drop_all_but_kept() -> io::Result<()> {
     Ok(())
 }
 
-/// The names of the kept capabilities.
-pub fn kept_names() -> Vec<String> {
-    KEPT.iter().map(|(_, name, _)| name.to_string()).collect()
+/// The names of the kept capabilities the calling thread holds (effective): what the agent can
+/// do, which is less than [`KEPT`] where it was started with fewer (a container without
+/// CAP_SYS_ADMIN cannot enter other network namespaces).
+pub fn held_names() -> Vec<String> {
+    let held = effective_of("thread-self").unwrap_or(0);
+    KEPT.iter()
+        .filter(|(cap, _, _)| held & (1 << cap) != 0)
+        .map(|(_, name, _)| name.to_string())
+        .collect()
 }
 
 /// The effective capability mask of process `pid` (`self` for this one), from /proc.
@@ -130,11 +141,52 @@ mod tests {
         .join()
         .unwrap();
         assert_eq!(mask, Some(kept_mask_value()));
+        assert_eq!(
+            std::thread::spawn(|| {
+                drop_all_but_kept().unwrap();
+                held_names()
+            })
+            .join()
+            .unwrap(),
+            ["CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_SYS_ADMIN"]
+        );
         assert_eq!(kept_mask_value(), 1 << 12 | 1 << 13 | 1 << 21);
         assert_ne!(
             effective_of("self").unwrap() & (1 << 1),
             0,
             "other threads keep theirs"
         );
+    }
+
+    #[test]
+    fn a_service_bounded_to_the_kept_capabilities_needs_no_cap_setpcap() {
+        // As systemd (CapabilityBoundingSet=) or `docker --cap-drop ALL --cap-add ...` start
+        // it: only the kept capabilities bounded, and no CAP_SETPCAP to drop anything.
+        let outcome = std::thread::spawn(|| {
+            for cap in 0..=40u32 {
+                if kept_mask_value() & (1 << cap) == 0 {
+                    // SAFETY: prctl with integer arguments only (EINVAL past the last cap).
+                    unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
+                }
+            }
+            let mut header = CapHeader {
+                version: LINUX_CAPABILITY_VERSION_3,
+                pid: 0,
+            };
+            let mut data = [CapData::default(); 2];
+            // SAFETY: capget/capset with the two structs version 3 defines.
+            unsafe {
+                libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr());
+                data[0].effective &= !(1 << 8);
+                data[0].permitted &= !(1 << 8);
+                libc::syscall(libc::SYS_capset, &header, data.as_ptr());
+            }
+            let no_setpcap = effective_of("thread-self").unwrap() & (1 << 8) == 0;
+            (no_setpcap, drop_all_but_kept().map(|()| held_names()))
+        })
+        .join()
+        .unwrap();
+        assert!(outcome.0, "CAP_SETPCAP was not removed for the test");
+        assert_eq!(outcome.1.unwrap().len(), KEPT.len());
     }
 }

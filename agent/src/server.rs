@@ -410,7 +410,7 @@ pub fn run(config: Config) -> Result<(), AgentError> {
     };
     let capabilities = if config.drop_capabilities {
         caps::drop_all_but_kept().map_err(setup("drop capabilities"))?;
-        caps::kept_names()
+        caps::held_names()
     } else {
         Vec::new()
     };
