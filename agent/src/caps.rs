@@ -1,8 +1,10 @@
 //! Dropping every capability but the few the agent needs, after setup.
 //!
 //! Kept (see [`KEPT`]): CAP_NET_ADMIN to program qdiscs, classes, filters and IFB links;
-//! CAP_NET_RAW for packet capture (the capture endpoints); CAP_SYS_ADMIN because setns(2) into
-//! the network namespace of a shaped interface requires it. Everything else (file ownership
+//! CAP_NET_RAW for packet capture (the capture endpoints); CAP_SYS_ADMIN because unshare(2) of
+//! the scratch namespace where the shaper probes the kernel's tc features, and setns(2) into
+//! the network namespace of a shaped interface, require it. The agent refuses to start without
+//! all three ([`missing`]). Everything else (file ownership
 //! overrides, module loading, ptrace, ...) is removed from the effective, permitted,
 //! inheritable, ambient and bounding sets, and no-new-privileges is set, so neither the agent
 //! nor anything it runs can regain them. Capabilities are per thread on Linux: call
@@ -21,7 +23,7 @@ pub const KEPT: [(u32, &str, &str); 3] = [
     (
         21,
         "CAP_SYS_ADMIN",
-        "enter the network namespace of a shaped interface (setns)",
+        "probe tc features in a scratch network namespace and enter the namespace of a shaped interface with setns",
     ),
 ];
 
@@ -103,6 +105,15 @@ pub fn drop_all_but_kept() -> io::Result<()> {
     Ok(())
 }
 
+/// The kept capabilities the calling thread lacks (effective set): (name, why it is needed).
+pub fn missing() -> Vec<(&'static str, &'static str)> {
+    let held = effective_of("thread-self").unwrap_or(0);
+    KEPT.iter()
+        .filter(|(cap, _, _)| held & (1 << cap) == 0)
+        .map(|(_, name, why)| (*name, *why))
+        .collect()
+}
+
 /// The names of the kept capabilities the calling thread holds (effective): what the agent can
 /// do, which is less than [`KEPT`] where it was started with fewer (a container without
 /// CAP_SYS_ADMIN cannot enter other network namespaces).
@@ -129,6 +140,37 @@ pub fn kept_mask_value() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Removes capability `cap` from the calling thread's effective and permitted sets.
+    fn give_up(cap: u32) {
+        let mut header = CapHeader {
+            version: LINUX_CAPABILITY_VERSION_3,
+            pid: 0,
+        };
+        let mut data = [CapData::default(); 2];
+        // SAFETY: capget/capset with the two structs version 3 defines.
+        unsafe {
+            libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr());
+            data[0].effective &= !(1 << cap);
+            data[0].permitted &= !(1 << cap);
+            libc::syscall(libc::SYS_capset, &header, data.as_ptr());
+        }
+    }
+
+    #[test]
+    fn missing_names_the_kept_capabilities_a_thread_lacks() {
+        assert!(missing().is_empty(), "the tests run as root");
+        let lacking = std::thread::spawn(|| {
+            give_up(21);
+            give_up(13);
+            missing()
+        })
+        .join()
+        .unwrap();
+        let names: Vec<_> = lacking.iter().map(|(name, _)| *name).collect();
+        assert_eq!(names, ["CAP_NET_RAW", "CAP_SYS_ADMIN"]);
+        assert!(lacking[1].1.contains("scratch network namespace"));
+    }
 
     #[test]
     fn a_thread_keeps_exactly_the_listed_capabilities() {
@@ -169,18 +211,7 @@ mod tests {
                     unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
                 }
             }
-            let mut header = CapHeader {
-                version: LINUX_CAPABILITY_VERSION_3,
-                pid: 0,
-            };
-            let mut data = [CapData::default(); 2];
-            // SAFETY: capget/capset with the two structs version 3 defines.
-            unsafe {
-                libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr());
-                data[0].effective &= !(1 << 8);
-                data[0].permitted &= !(1 << 8);
-                libc::syscall(libc::SYS_capset, &header, data.as_ptr());
-            }
+            give_up(8);
             let no_setpcap = effective_of("thread-self").unwrap() & (1 << 8) == 0;
             (no_setpcap, drop_all_but_kept().map(|()| held_names()))
         })

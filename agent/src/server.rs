@@ -76,6 +76,13 @@ pub enum AgentError {
     /// The TCP token is unusable.
     #[error(transparent)]
     Token(#[from] TokenError),
+    /// The agent lacks capabilities it needs.
+    #[error(
+        "the agent needs root, or the capabilities {}; missing: {}. Run it as root, or grant them (systemd: AmbientCapabilities=, docker: cap_add, Kubernetes: securityContext.capabilities.add)",
+        caps::KEPT.map(|(_, name, _)| name).join(", "),
+        .0.iter().map(|(name, why)| format!("{name} ({why})")).collect::<Vec<_>>().join(", ")
+    )]
+    MissingCapabilities(Vec<(&'static str, &'static str)>),
     /// Neither a socket nor a TCP address was given.
     #[error("nothing to listen on: give --socket PATH, or --listen-tcp ADDR with --token-file")]
     NoListener,
@@ -389,6 +396,10 @@ pub fn run(config: Config) -> Result<(), AgentError> {
         return Err(AgentError::NoListener);
     }
     let tcp = config.tcp.as_ref().map(crate::tcp::bind).transpose()?;
+    let missing = caps::missing();
+    if !missing.is_empty() {
+        return Err(AgentError::MissingCapabilities(missing));
+    }
     let allowed_gid = match &config.group {
         None => None,
         Some(name) => Some(

@@ -2,6 +2,10 @@
 //! checked at start, and the whole start-up path (`server::run`) serves TCP and stops on
 //! SIGTERM.
 
+mod common;
+
+use common::run_briefly;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
@@ -45,13 +49,6 @@ fn status_of(err: ClientError) -> u16 {
         ClientError::Api { status, .. } => status.as_u16(),
         other => panic!("expected an API error, got {other}"),
     }
-}
-
-/// Runs the agent; `None` if it was still running after 10 s (it should have refused).
-fn run_briefly(config: Config) -> Option<AgentError> {
-    let (done, ended) = std::sync::mpsc::channel();
-    std::thread::spawn(move || done.send(server::run(config)));
-    ended.recv_timeout(Duration::from_secs(10)).ok()?.err()
 }
 
 #[test]
@@ -200,18 +197,4 @@ fn the_agent_starts_on_tcp_alone_and_stops_on_sigterm() {
     let err = runtime.block_on(client.status()).unwrap_err();
     assert!(matches!(err, ClientError::Connect { .. }), "{err}");
     assert!(err.to_string().contains("--listen-tcp"), "{err}");
-}
-
-#[test]
-fn an_agent_without_any_listener_refuses_to_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let err = run_briefly(Config {
-        socket: None,
-        tcp: None,
-        group: None,
-        state_dir: dir.path().join("state"),
-        drop_capabilities: false,
-    })
-    .expect("the agent did not refuse to start");
-    assert!(matches!(err, AgentError::NoListener), "{err}");
 }
