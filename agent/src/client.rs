@@ -28,12 +28,12 @@ const TARGET_FORMS: &str = "a socket path (/run/qoelab/agent.sock), unix:PATH, o
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The agent could not be reached.
-    #[error("cannot reach the qoelab agent at {target}: {source}; {}", .target.hint())]
+    #[error("cannot reach the qoelab agent at {target}: {error}; {}", .target.hint())]
     Connect {
         /// Where the agent was looked for.
         target: Target,
-        /// Why.
-        source: std::io::Error,
+        /// Why; in the message, not a `source()`, so that error chains print it once.
+        error: std::io::Error,
     },
     /// The agent's address is not one of the accepted forms.
     #[error("'{target}' is not an agent address: {why}; accepted: {TARGET_FORMS}")]
@@ -50,7 +50,7 @@ pub enum ClientError {
     #[error("talking to the qoelab agent failed: {0}")]
     Http(String),
     /// The agent answered with an error.
-    #[error("{}{}", .body.error, .body.accepted.as_ref().map(|a| format!(" (accepted: {a})")).unwrap_or_default())]
+    #[error("{}{}", .body.error, .body.accepted.as_ref().filter(|a| !body.error.contains(a.as_str())).map(|a| format!(" (accepted: {a})")).unwrap_or_default())]
     Api {
         /// HTTP status.
         status: StatusCode,
@@ -190,9 +190,9 @@ impl AgentClient {
     }
 
     async fn open(&self) -> Result<Box<dyn Connection>, ClientError> {
-        let failed = |source| ClientError::Connect {
+        let failed = |error| ClientError::Connect {
             target: self.target.clone(),
-            source,
+            error,
         };
         Ok(match &self.target {
             Target::Unix(path) => Box::new(UnixStream::connect(path).await.map_err(failed)?),
@@ -415,5 +415,26 @@ mod tests {
         let client = AgentClient::connect("/run/qoelab/agent.sock", Some("whatever")).unwrap();
         assert!(client.token.is_none());
         assert!(!format!("{client:?}").contains("whatever"));
+    }
+
+    #[test]
+    fn the_accepted_forms_are_printed_once() {
+        let err = |error: &str| ClientError::Api {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            body: ErrorBody {
+                error: error.into(),
+                field: Some("iface".into()),
+                value: Some("eth9".into()),
+                accepted: Some("an interface from `ip link`".into()),
+            },
+        };
+        assert_eq!(
+            err("no such interface").to_string(),
+            "no such interface (accepted: an interface from `ip link`)"
+        );
+        assert_eq!(
+            err("no such interface; accepted: an interface from `ip link`").to_string(),
+            "no such interface; accepted: an interface from `ip link`"
+        );
     }
 }

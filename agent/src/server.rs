@@ -60,12 +60,12 @@ pub struct Config {
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
     /// A setup step failed.
-    #[error("{what}: {source}")]
+    #[error("{what}: {error}")]
     Setup {
         /// The step.
         what: String,
-        /// Why.
-        source: io::Error,
+        /// Why; in the message, not a `source()`, so that error chains print it once.
+        error: io::Error,
     },
     /// The configured group does not exist.
     #[error("group '{0}' does not exist; create it (groupadd {0}) or pass another --group")]
@@ -90,7 +90,7 @@ pub enum AgentError {
 
 fn setup(what: impl Into<String>) -> impl FnOnce(io::Error) -> AgentError {
     let what = what.into();
-    move |source| AgentError::Setup { what, source }
+    move |error| AgentError::Setup { what, error }
 }
 
 /// State shared by the handlers.
@@ -366,7 +366,7 @@ pub(crate) fn bind(
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             return Err(AgentError::Setup {
                 what: format!("listen on {}", path.display()),
-                source: io::Error::new(
+                error: io::Error::new(
                     io::ErrorKind::AddrInUse,
                     "another agent is running on this socket",
                 ),

@@ -44,12 +44,12 @@ pub struct TcpConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     /// The token file could not be read.
-    #[error("cannot read the token file {}: {source}", .path.display())]
+    #[error("cannot read the token file {}: {error}", .path.display())]
     Read {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: io::Error,
+        /// Why; in the message, not a `source()`, so that error chains print it once.
+        error: io::Error,
     },
     /// Other users may read or change the token file.
     #[error(
@@ -107,9 +107,9 @@ impl Token {
 
     /// Reads the token from `path`, which other users may neither read nor write.
     pub fn read(path: &Path) -> Result<Token, TokenError> {
-        let read = |source| TokenError::Read {
+        let read = |error| TokenError::Read {
             path: path.to_path_buf(),
-            source,
+            error,
         };
         let mode = std::fs::metadata(path).map_err(read)?.permissions().mode() & 0o7777;
         if mode & 0o007 != 0 {
@@ -190,9 +190,9 @@ pub(crate) fn bind(
     config: &TcpConfig,
 ) -> Result<(std::net::TcpListener, Token), super::server::AgentError> {
     let token = Token::read(&config.token_file)?;
-    let setup = |source| super::server::AgentError::Setup {
+    let setup = |error| super::server::AgentError::Setup {
         what: format!("listen on tcp://{}", config.listen),
-        source,
+        error,
     };
     let listener = std::net::TcpListener::bind(config.listen).map_err(setup)?;
     listener.set_nonblocking(true).map_err(setup)?;
