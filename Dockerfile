@@ -22,7 +22,7 @@ RUN cargo chef prepare --recipe-path recipe.json
 FROM chef AS builder
 COPY --from=planner /src/recipe.json recipe.json
 # Dependencies only: this layer is rebuilt only when Cargo.toml or Cargo.lock change.
-RUN cargo chef cook --release --locked --recipe-path recipe.json
+RUN cargo chef cook --release --locked --bin qoelab --recipe-path recipe.json
 COPY . .
 RUN cargo build --release --locked --bin qoelab \
     && install -m 0755 target/release/qoelab /usr/local/bin/qoelab
