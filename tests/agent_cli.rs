@@ -22,11 +22,20 @@ fn token_file(dir: &Path, mode: u32) -> String {
 fn agent(setpriv: &[&str], args: &[&str]) -> Output {
     Command::new("setpriv")
         .args(setpriv)
+        .arg("--")
         .arg(env!("CARGO_BIN_EXE_qoelab"))
         .arg("agent")
         .args(args)
         .output()
         .expect("setpriv runs")
+}
+
+/// The error `qoelab agent ARGS` under `setpriv SETPRIV` ends with: exit code 1 and stderr.
+fn refusal(setpriv: &[&str], args: &[&str]) -> String {
+    let run = agent(setpriv, args);
+    let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    stderr
 }
 
 #[test]
@@ -36,34 +45,20 @@ fn an_agent_without_its_capabilities_names_the_missing_ones() {
     let state = dir.path().join("state").display().to_string();
     let args = ["--socket", &socket, "--state-dir", &state];
     // As `docker run --cap-drop ALL --cap-add NET_ADMIN --cap-add NET_RAW` would start it.
-    let run = agent(
-        &[
-            "--inh-caps=-all",
-            "--bounding-set=-all,+net_admin,+net_raw",
-            "--",
-        ],
-        &args,
-    );
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    let container = ["--inh-caps=-all", "--bounding-set=-all,+net_admin,+net_raw"];
+    let stderr = refusal(&container, &args);
     assert!(
         stderr.contains("missing: CAP_SYS_ADMIN (probe tc features"),
         "{stderr}"
     );
     assert!(!stderr.contains("CAP_NET_ADMIN ("), "{stderr}");
-    // As a plain user.
-    let run = agent(
-        &[
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            "--",
-        ],
-        &args,
-    );
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    let plain_user = [
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=-all",
+    ];
+    let stderr = refusal(&plain_user, &args);
     assert!(
         stderr.contains("the agent needs root, or the capabilities CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN; missing: CAP_NET_ADMIN"),
         "{stderr}"
@@ -75,18 +70,14 @@ fn an_agent_without_its_capabilities_names_the_missing_ones() {
 fn a_token_file_others_can_read_stops_the_agent_before_it_listens() {
     let dir = tempfile::tempdir().unwrap();
     let token = token_file(dir.path(), 0o644);
-    let run = agent(
-        &["--"],
-        &[
-            "--no-socket",
-            "--listen-tcp",
-            "127.0.0.1:0",
-            "--token-file",
-            &token,
-        ],
-    );
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    let tcp_only = [
+        "--no-socket",
+        "--listen-tcp",
+        "127.0.0.1:0",
+        "--token-file",
+        &token,
+    ];
+    let stderr = refusal(&[], &tcp_only);
     assert!(
         stderr.contains(&format!(
             "the token file {token} is accessible to every user (mode 0644); restrict it: chmod 600 {token}"
@@ -94,7 +85,7 @@ fn a_token_file_others_can_read_stops_the_agent_before_it_listens() {
         "{stderr}"
     );
     // Options that only make sense together are refused by the parser.
-    let run = agent(&["--"], &["--token-file", &token]);
+    let run = agent(&[], &["--token-file", &token]);
     assert_eq!(run.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&run.stderr).contains("--listen-tcp <ADDR>"));
 }
