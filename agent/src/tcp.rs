@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 
-use crate::server::{AgentState, ApiError};
+use crate::server::{AgentError, AgentState, ApiError};
 
 /// The fewest characters a token may have.
 pub const MIN_TOKEN_CHARS: usize = 16;
@@ -186,11 +186,9 @@ pub async fn serve(
 }
 
 /// Reads the token and binds the address: the checks done before the agent drops privileges.
-pub(crate) fn bind(
-    config: &TcpConfig,
-) -> Result<(std::net::TcpListener, Token), super::server::AgentError> {
+pub(crate) fn bind(config: &TcpConfig) -> Result<(std::net::TcpListener, Token), AgentError> {
     let token = Token::read(&config.token_file)?;
-    let setup = |error| super::server::AgentError::Setup {
+    let setup = |error| AgentError::Setup {
         what: format!("listen on tcp://{}", config.listen),
         error,
     };
