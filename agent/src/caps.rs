@@ -1,8 +1,10 @@
 //! Dropping every capability but the few the agent needs, after setup.
 //!
 //! Kept (see [`KEPT`]): CAP_NET_ADMIN to program qdiscs, classes, filters and IFB links;
-//! CAP_NET_RAW for packet capture (the capture endpoints); CAP_SYS_ADMIN because setns(2) into
-//! the network namespace of a shaped interface requires it. Everything else (file ownership
+//! CAP_NET_RAW for packet capture (the capture endpoints); CAP_SYS_ADMIN because unshare(2) of
+//! the scratch namespace where the shaper probes the kernel's tc features, and setns(2) into
+//! the network namespace of a shaped interface, require it. The agent refuses to start without
+//! all three ([`missing`]). Everything else (file ownership
 //! overrides, module loading, ptrace, ...) is removed from the effective, permitted,
 //! inheritable, ambient and bounding sets, and no-new-privileges is set, so neither the agent
 //! nor anything it runs can regain them. Capabilities are per thread on Linux: call
@@ -21,7 +23,7 @@ pub const KEPT: [(u32, &str, &str); 3] = [
     (
         21,
         "CAP_SYS_ADMIN",
-        "enter the network namespace of a shaped interface (setns)",
+        "probe tc features in a scratch network namespace and enter the namespace of a shaped interface with setns",
     ),
 ];
 
@@ -61,8 +63,13 @@ pub fn drop_all_but_kept() -> io::Result<()> {
         .unwrap_or(40);
     let kept = kept_mask();
     for cap in 0..=last {
-        if kept & (1 << cap) == 0 {
-            // SAFETY: prctl with integer arguments only.
+        // Only what is still bounded: dropping needs CAP_SETPCAP, which a service started with
+        // a bounding set of only the kept capabilities (systemd, `docker --cap-drop ALL`) lacks
+        // and does not need.
+        // SAFETY: prctl with integer arguments only.
+        let bounded = unsafe { libc::prctl(libc::PR_CAPBSET_READ, cap as libc::c_ulong, 0, 0, 0) };
+        if kept & (1 << cap) == 0 && bounded == 1 {
+            // SAFETY: as above.
             check(unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) })?;
         }
     }
@@ -98,9 +105,24 @@ pub fn drop_all_but_kept() -> io::Result<()> {
     Ok(())
 }
 
-/// The names of the kept capabilities.
-pub fn kept_names() -> Vec<String> {
-    KEPT.iter().map(|(_, name, _)| name.to_string()).collect()
+/// The kept capabilities the calling thread lacks (effective set): (name, why it is needed).
+pub fn missing() -> Vec<(&'static str, &'static str)> {
+    let held = TaskCaps::of("thread-self").map_or(0, |c| c.effective);
+    KEPT.iter()
+        .filter(|(cap, _, _)| held & (1 << cap) == 0)
+        .map(|(_, name, why)| (*name, *why))
+        .collect()
+}
+
+/// The names of the kept capabilities the calling thread holds (effective): what the agent can
+/// do, which is less than [`KEPT`] where it was started with fewer (a container without
+/// CAP_SYS_ADMIN cannot enter other network namespaces).
+pub fn held_names() -> Vec<String> {
+    let held = TaskCaps::of("thread-self").map_or(0, |c| c.effective);
+    KEPT.iter()
+        .filter(|(cap, _, _)| held & (1 << cap) != 0)
+        .map(|(_, name, _)| name.to_string())
+        .collect()
 }
 
 /// The capability sets of a task, and its no-new-privileges flag, as /proc shows them.
@@ -159,6 +181,37 @@ impl TaskCaps {
 mod tests {
     use super::*;
 
+    /// Removes capability `cap` from the calling thread's effective and permitted sets.
+    fn give_up(cap: u32) {
+        let mut header = CapHeader {
+            version: LINUX_CAPABILITY_VERSION_3,
+            pid: 0,
+        };
+        let mut data = [CapData::default(); 2];
+        // SAFETY: capget/capset with the two structs version 3 defines.
+        unsafe {
+            libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr());
+            data[0].effective &= !(1 << cap);
+            data[0].permitted &= !(1 << cap);
+            libc::syscall(libc::SYS_capset, &header, data.as_ptr());
+        }
+    }
+
+    #[test]
+    fn missing_names_the_kept_capabilities_a_thread_lacks() {
+        assert!(missing().is_empty(), "the tests run as root");
+        let lacking = std::thread::spawn(|| {
+            give_up(21);
+            give_up(13);
+            missing()
+        })
+        .join()
+        .unwrap();
+        let names: Vec<_> = lacking.iter().map(|(name, _)| *name).collect();
+        assert_eq!(names, ["CAP_NET_RAW", "CAP_SYS_ADMIN"]);
+        assert!(lacking[1].1.contains("scratch network namespace"));
+    }
+
     #[test]
     fn a_thread_keeps_exactly_the_listed_capabilities() {
         let caps = std::thread::spawn(|| {
@@ -171,10 +224,40 @@ mod tests {
         .unwrap();
         assert_eq!(caps, Some(TaskCaps::kept()));
         assert_eq!(TaskCaps::kept().effective, 1 << 12 | 1 << 13 | 1 << 21);
+        assert_eq!(
+            std::thread::spawn(|| {
+                drop_all_but_kept().unwrap();
+                held_names()
+            })
+            .join()
+            .unwrap(),
+            ["CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_SYS_ADMIN"]
+        );
         assert_ne!(
             TaskCaps::of("self").unwrap().effective & (1 << 1),
             0,
             "other threads keep theirs"
         );
+    }
+
+    #[test]
+    fn a_service_bounded_to_the_kept_capabilities_needs_no_cap_setpcap() {
+        // As systemd (CapabilityBoundingSet=) or `docker --cap-drop ALL --cap-add ...` start
+        // it: only the kept capabilities bounded, and no CAP_SETPCAP to drop anything.
+        let outcome = std::thread::spawn(|| {
+            for cap in 0..=40u32 {
+                if kept_mask() & (1 << cap) == 0 {
+                    // SAFETY: prctl with integer arguments only (EINVAL past the last cap).
+                    unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
+                }
+            }
+            give_up(8);
+            let no_setpcap = TaskCaps::of("thread-self").unwrap().effective & (1 << 8) == 0;
+            (no_setpcap, drop_all_but_kept().map(|()| held_names()))
+        })
+        .join()
+        .unwrap();
+        assert!(outcome.0, "CAP_SETPCAP was not removed for the test");
+        assert_eq!(outcome.1.unwrap().len(), KEPT.len());
     }
 }

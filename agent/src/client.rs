@@ -1,8 +1,10 @@
-//! A typed async client of the agent's socket API.
+//! A typed async client of the agent's API, on its Unix socket or over TCP with a token.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -12,30 +14,47 @@ use hyper_util::rt::TokioIo;
 use qoelab_shaper::{ApplyReport, IfaceRef, InterfacePlan, InterfaceStats, RateChanges};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::net::UnixStream;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::Mutex;
 
 use crate::api::{CaptureInfo, CaptureStarted, ErrorBody, ShapedInterface, Status, iface_path};
+use crate::tcp::{Token, TokenError};
 use qoelab_capture::{CaptureOutput, CaptureRequest};
+
+/// How long connecting to an agent over TCP may take.
+pub const TCP_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The forms [`AgentClient::connect`] accepts, for error messages.
+const TARGET_FORMS: &str = "a socket path (/run/qoelab/agent.sock), unix:PATH, or tcp://HOST:PORT";
 
 /// Errors of talking to the agent.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The socket could not be reached.
-    #[error(
-        "cannot reach the qoelab agent at {socket}: {source}; is `qoelab agent` running, and may you use its socket (root or its group)?"
-    )]
+    /// The agent could not be reached.
+    #[error("cannot reach the qoelab agent at {target}: {error}; {}", .target.hint())]
     Connect {
-        /// The socket path.
-        socket: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Where the agent was looked for.
+        target: Target,
+        /// Why; in the message, not a `source()`, so that error chains print it once.
+        error: std::io::Error,
     },
+    /// The agent's address is not one of the accepted forms.
+    #[error("'{target}' is not an agent address: {why}; accepted: {TARGET_FORMS}")]
+    Target {
+        /// The address given.
+        target: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The token is unusable.
+    #[error(transparent)]
+    Token(#[from] TokenError),
     /// The HTTP exchange failed.
     #[error("talking to the qoelab agent failed: {0}")]
     Http(String),
     /// The agent answered with an error.
-    #[error("{}{}", .body.error, .body.accepted.as_ref().map(|a| format!(" (accepted: {a})")).unwrap_or_default())]
+    #[error("{}{}", .body.error, .body.accepted.as_ref().filter(|a| !body.error.contains(a.as_str())).map(|a| format!(" (accepted: {a})")).unwrap_or_default())]
     Api {
         /// HTTP status.
         status: StatusCode,
@@ -44,15 +63,108 @@ pub enum ClientError {
     },
 }
 
-/// A client of one agent socket. It keeps its connection open between calls (clones share
-/// it; calls take turns), and opens a new one when the agent closed it.
+/// Where an agent listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A Unix socket (peer credentials checked).
+    Unix(PathBuf),
+    /// A TCP address (bearer token checked).
+    Tcp {
+        /// A host name or address (IPv6 without brackets).
+        host: String,
+        /// The port.
+        port: u16,
+    },
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Unix(path) => write!(f, "unix:{}", path.display()),
+            Target::Tcp { host, port } if host.contains(':') => write!(f, "tcp://[{host}]:{port}"),
+            Target::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
+        }
+    }
+}
+
+impl Target {
+    /// Parses a bare socket path, `unix:PATH` or `tcp://HOST:PORT` (`tcp://[::1]:7070`).
+    pub fn parse(target: &str) -> Result<Target, ClientError> {
+        let invalid = |why: &str| ClientError::Target {
+            target: target.to_string(),
+            why: why.to_string(),
+        };
+        if let Some(path) = target.strip_prefix("unix:") {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            if path.is_empty() {
+                return Err(invalid("the socket path is empty"));
+            }
+            return Ok(Target::Unix(path.into()));
+        }
+        let Some(address) = target.strip_prefix("tcp://") else {
+            if target.is_empty() {
+                return Err(invalid("it is empty"));
+            }
+            if target.contains("://") {
+                return Err(invalid("the scheme is neither unix: nor tcp://"));
+            }
+            return Ok(Target::Unix(target.into()));
+        };
+        let (host, port) = address
+            .rsplit_once(':')
+            .ok_or_else(|| invalid("the port is missing"))?;
+        let port = port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| invalid("the port is not a number from 1 to 65535"))?;
+        let host = match host.strip_prefix('[') {
+            Some(v6) => v6
+                .strip_suffix(']')
+                .ok_or_else(|| invalid("an IPv6 address needs its closing ]"))?,
+            None if host.contains(':') => {
+                return Err(invalid(
+                    "write an IPv6 address in brackets: tcp://[::1]:7070",
+                ));
+            }
+            None => host,
+        };
+        if host.is_empty() || host.contains(['/', '@', ' ']) {
+            return Err(invalid("the host is empty or not a host name or address"));
+        }
+        Ok(Target::Tcp {
+            host: host.to_string(),
+            port,
+        })
+    }
+
+    fn hint(&self) -> &'static str {
+        match self {
+            Target::Unix(_) => {
+                "is `qoelab agent` running, and may you use its socket (root or its group)?"
+            }
+            Target::Tcp { .. } => {
+                "is `qoelab agent --listen-tcp` running there, and does a firewall let you through?"
+            }
+        }
+    }
+}
+
+/// A connection to an agent, whichever way it was reached.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for T {}
+
+/// A client of one agent. It keeps its connection open between calls (clones share it; calls
+/// take turns) and opens a new one when the agent closed it; making a client connects to
+/// nothing yet.
 #[derive(Debug, Clone)]
 pub struct AgentClient {
-    socket: PathBuf,
+    target: Target,
+    token: Option<Token>,
     open: Arc<Mutex<Option<Open>>>,
 }
 
-type Connection = hyper::client::conn::http1::Connection<TokioIo<UnixStream>, Full<Bytes>>;
+type Connection = hyper::client::conn::http1::Connection<TokioIo<Box<dyn Stream>>, Full<Bytes>>;
 
 /// An open HTTP connection: the handle requests go through, and the connection itself, which
 /// is driven only while a call runs, on the caller's task (no hand-over to another thread).
@@ -75,22 +187,64 @@ impl AgentClient {
     /// A client of the agent listening on `socket`.
     pub fn new(socket: impl AsRef<Path>) -> AgentClient {
         AgentClient {
-            socket: socket.as_ref().to_path_buf(),
+            target: Target::Unix(socket.as_ref().to_path_buf()),
+            token: None,
             open: Arc::default(),
         }
     }
 
-    async fn connect(&self) -> Result<Open, ClientError> {
-        let stream =
-            UnixStream::connect(&self.socket)
+    /// A client of the agent at `target` (see [`Target::parse`]). A `tcp://` target needs the
+    /// agent's token; a Unix socket checks peer credentials instead and ignores it.
+    pub fn connect(target: &str, token: Option<&str>) -> Result<AgentClient, ClientError> {
+        let target = Target::parse(target)?;
+        let token = match (&target, token) {
+            (Target::Unix(_), _) => None,
+            (Target::Tcp { .. }, Some(token)) => Some(Token::parse(token, "for the agent")?),
+            (Target::Tcp { .. }, None) => {
+                return Err(ClientError::Target {
+                    target: target.to_string(),
+                    why: "an agent over TCP needs its token".into(),
+                });
+            }
+        };
+        Ok(AgentClient {
+            target,
+            token,
+            open: Arc::default(),
+        })
+    }
+
+    /// Where this client reaches its agent.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    async fn stream(&self) -> Result<Box<dyn Stream>, ClientError> {
+        let failed = |error| ClientError::Connect {
+            target: self.target.clone(),
+            error,
+        };
+        Ok(match &self.target {
+            Target::Unix(path) => Box::new(UnixStream::connect(path).await.map_err(failed)?),
+            Target::Tcp { host, port } => {
+                let stream = tokio::time::timeout(
+                    TCP_CONNECT_TIMEOUT,
+                    TcpStream::connect((host.as_str(), *port)),
+                )
                 .await
-                .map_err(|source| ClientError::Connect {
-                    socket: self.socket.clone(),
-                    source,
-                })?;
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| http(&e))?;
+                .map_err(|_| failed(std::io::ErrorKind::TimedOut.into()))?
+                .map_err(failed)?;
+                stream.set_nodelay(true).map_err(failed)?;
+                Box::new(stream)
+            }
+        })
+    }
+
+    async fn connect_new(&self) -> Result<Open, ClientError> {
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(self.stream().await?))
+                .await
+                .map_err(|e| http(&e))?;
         Ok(Open {
             sender,
             connection: Box::pin(connection),
@@ -120,6 +274,29 @@ impl AgentClient {
         }
     }
 
+    fn request(
+        &self,
+        method: &Method,
+        path: &str,
+        body: &Bytes,
+    ) -> Result<Request<Full<Bytes>>, ClientError> {
+        let mut request = Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .header("content-type", "application/json");
+        request = match &self.target {
+            Target::Unix(_) => request.header("host", "qoelab-agent"),
+            Target::Tcp { .. } => {
+                let host = self.target.to_string();
+                request.header("host", &host["tcp://".len()..])
+            }
+        };
+        if let Some(token) = &self.token {
+            request = request.header("authorization", format!("Bearer {}", token.secret()));
+        }
+        request.body(Full::new(body.clone())).map_err(|e| http(&e))
+    }
+
     async fn call<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
@@ -130,28 +307,27 @@ impl AgentClient {
             Some(body) => serde_json::to_vec(body).map_err(|e| http(&e))?,
             None => Vec::new(),
         });
-        let request = || {
-            Request::builder()
-                .method(method.clone())
-                .uri(path)
-                .header("host", "qoelab-agent")
-                .header("content-type", "application/json")
-                .body(Full::new(bytes.clone()))
-                .map_err(|e| http(&e))
-        };
         let mut slot = self.open.lock().await;
         // A kept connection the agent has closed meanwhile fails at once; every call is
         // idempotent (plans and rates are absolute), so it is tried once more on a new one.
         let reused = slot.take();
         let (status, bytes) = match reused {
-            Some(mut open) => match Self::exchange(&mut open, request()?).await {
-                Ok(answer) => {
-                    *slot = Some(open);
-                    answer
+            Some(mut open) => {
+                match Self::exchange(&mut open, self.request(&method, path, &bytes)?).await {
+                    Ok(answer) => {
+                        *slot = Some(open);
+                        answer
+                    }
+                    Err(_) => {
+                        self.fresh_exchange(&mut slot, self.request(&method, path, &bytes)?)
+                            .await?
+                    }
                 }
-                Err(_) => self.fresh_exchange(&mut slot, request()?).await?,
-            },
-            None => self.fresh_exchange(&mut slot, request()?).await?,
+            }
+            None => {
+                self.fresh_exchange(&mut slot, self.request(&method, path, &bytes)?)
+                    .await?
+            }
         };
         drop(slot);
         if !status.is_success() {
@@ -177,7 +353,7 @@ impl AgentClient {
         slot: &mut Option<Open>,
         request: Request<Full<Bytes>>,
     ) -> Result<(StatusCode, Bytes), ClientError> {
-        let mut open = self.connect().await?;
+        let mut open = self.connect_new().await?;
         let answer = Self::exchange(&mut open, request).await?;
         *slot = Some(open);
         Ok(answer)
@@ -271,5 +447,85 @@ impl AgentClient {
     pub async fn stop_capture(&self, id: &str) -> Result<CaptureOutput, ClientError> {
         self.call::<(), _>(Method::DELETE, &format!("/v1/captures/{id}"), None)
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_in_every_accepted_form() {
+        let unix = |p: &str| Target::Unix(p.into());
+        let tcp = |h: &str, port| Target::Tcp {
+            host: h.into(),
+            port,
+        };
+        for (text, target) in [
+            ("/run/qoelab/agent.sock", unix("/run/qoelab/agent.sock")),
+            ("agent.sock", unix("agent.sock")),
+            ("unix:/run/x.sock", unix("/run/x.sock")),
+            ("unix:///run/x.sock", unix("/run/x.sock")),
+            ("tcp://10.0.0.5:7070", tcp("10.0.0.5", 7070)),
+            ("tcp://gw-3.example:7070", tcp("gw-3.example", 7070)),
+            ("tcp://[fd00::5]:7070", tcp("fd00::5", 7070)),
+        ] {
+            assert_eq!(Target::parse(text).unwrap(), target, "{text}");
+        }
+        assert_eq!(tcp("fd00::5", 7070).to_string(), "tcp://[fd00::5]:7070");
+        assert_eq!(unix("/a.sock").to_string(), "unix:/a.sock");
+    }
+
+    #[test]
+    fn bad_targets_name_the_value_and_the_accepted_forms() {
+        for (text, why) in [
+            ("", "empty"),
+            ("unix:", "empty"),
+            ("http://gw:7070", "scheme"),
+            ("tcp://gw", "port is missing"),
+            ("tcp://gw:0", "1 to 65535"),
+            ("tcp://gw:http", "1 to 65535"),
+            ("tcp://:7070", "host"),
+            ("tcp://gw:7070/v1", "1 to 65535"),
+            ("tcp://fd00::5:7070", "brackets"),
+            ("tcp://[fd00::5:7070", "closing ]"),
+        ] {
+            let err = Target::parse(text).unwrap_err().to_string();
+            assert!(err.contains(why), "{text}: {err}");
+            assert!(err.contains(&format!("'{text}'")), "{err}");
+            assert!(err.contains("tcp://HOST:PORT"), "{err}");
+        }
+    }
+
+    #[test]
+    fn tcp_needs_a_token_and_a_socket_ignores_it() {
+        let err = AgentClient::connect("tcp://127.0.0.1:7070", None).unwrap_err();
+        assert!(err.to_string().contains("needs its token"), "{err}");
+        let err = AgentClient::connect("tcp://127.0.0.1:7070", Some("short")).unwrap_err();
+        assert!(err.to_string().contains("at least 16"), "{err}");
+        let client = AgentClient::connect("/run/qoelab/agent.sock", Some("whatever")).unwrap();
+        assert!(client.token.is_none());
+        assert!(!format!("{client:?}").contains("whatever"));
+    }
+
+    #[test]
+    fn the_accepted_forms_are_printed_once() {
+        let err = |error: &str| ClientError::Api {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            body: ErrorBody {
+                error: error.into(),
+                field: Some("iface".into()),
+                value: Some("eth9".into()),
+                accepted: Some("an interface from `ip link`".into()),
+            },
+        };
+        assert_eq!(
+            err("no such interface").to_string(),
+            "no such interface (accepted: an interface from `ip link`)"
+        );
+        assert_eq!(
+            err("no such interface; accepted: an interface from `ip link`").to_string(),
+            "no such interface; accepted: an interface from `ip link`"
+        );
     }
 }

@@ -26,15 +26,15 @@ impl LocalAgent {
     /// Opens the shaper state in `state_dir` (adopting leftovers of an earlier run) and serves
     /// the API on `socket` on the current runtime.
     pub fn start(socket: &Path, state_dir: &Path) -> Result<LocalAgent, AgentError> {
-        std::fs::create_dir_all(state_dir).map_err(|source| AgentError::Setup {
+        std::fs::create_dir_all(state_dir).map_err(|error| AgentError::Setup {
             what: format!("create the state dir {}", state_dir.display()),
-            source,
+            error,
         })?;
         let shaper = Arc::new(Shaper::open(state_dir)?);
         let listener = bind(socket, None)?;
-        let listener = UnixListener::from_std(listener).map_err(|source| AgentError::Setup {
+        let listener = UnixListener::from_std(listener).map_err(|error| AgentError::Setup {
             what: format!("listen on {}", socket.display()),
-            source,
+            error,
         })?;
         let state = AgentState {
             shaper: shaper.clone(),

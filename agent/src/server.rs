@@ -12,7 +12,8 @@
 //! | POST, GET | `/v1/captures` | start a live capture; list captures (see [`crate::captures`]) |
 //! | GET, DELETE | `/v1/captures/{id}` | snapshot of a capture; stop it and take its output |
 //!
-//! `{netns}` is an iproute2 namespace name, or `-` for the agent's own namespace.
+//! `{netns}` is an iproute2 namespace name, or `-` for the agent's own namespace. The same API
+//! can also be served over TCP with a bearer token instead of peer checks ([`crate::tcp`]).
 
 use std::future::Future;
 use std::io;
@@ -29,10 +30,11 @@ use axum::routing::get;
 use axum::serve::IncomingStream;
 use axum::{Json, Router};
 use qoelab_shaper::{ShapeError, Shaper};
-use tokio::net::UnixListener;
+use tokio::net::{TcpListener, UnixListener};
 
 use crate::api::{ErrorBody, Status};
 use crate::caps;
+use crate::tcp::{TcpConfig, Token, TokenError};
 
 /// Where the agent listens unless told otherwise.
 pub const DEFAULT_SOCKET: &str = "/run/qoelab/agent.sock";
@@ -42,8 +44,10 @@ pub const DEFAULT_STATE_DIR: &str = "/run/qoelab";
 /// How to run the agent.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The socket path.
-    pub socket: PathBuf,
+    /// The socket path; `None` serves only on TCP.
+    pub socket: Option<PathBuf>,
+    /// Whether and where to serve the API on TCP with a token as well.
+    pub tcp: Option<TcpConfig>,
     /// A group whose members may use the socket besides root.
     pub group: Option<String>,
     /// Where state files live.
@@ -56,12 +60,12 @@ pub struct Config {
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
     /// A setup step failed.
-    #[error("{what}: {source}")]
+    #[error("{what}: {error}")]
     Setup {
         /// The step.
         what: String,
-        /// Why.
-        source: io::Error,
+        /// Why; in the message, not a `source()`, so that error chains print it once.
+        error: io::Error,
     },
     /// The configured group does not exist.
     #[error("group '{0}' does not exist; create it (groupadd {0}) or pass another --group")]
@@ -69,11 +73,24 @@ pub enum AgentError {
     /// The shaper could not start.
     #[error(transparent)]
     Shaper(#[from] ShapeError),
+    /// The TCP token is unusable.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// The agent lacks capabilities it needs.
+    #[error(
+        "the agent needs root, or the capabilities {}; missing: {}. Run it as root, or grant them (systemd: AmbientCapabilities=, docker: cap_add, Kubernetes: securityContext.capabilities.add)",
+        caps::KEPT.map(|(_, name, _)| name).join(", "),
+        .0.iter().map(|(name, why)| format!("{name} ({why})")).collect::<Vec<_>>().join(", ")
+    )]
+    MissingCapabilities(Vec<(&'static str, &'static str)>),
+    /// Neither a socket nor a TCP address was given.
+    #[error("nothing to listen on: give --socket PATH, or --listen-tcp ADDR with --token-file")]
+    NoListener,
 }
 
 fn setup(what: impl Into<String>) -> impl FnOnce(io::Error) -> AgentError {
     let what = what.into();
-    move |source| AgentError::Setup { what, source }
+    move |error| AgentError::Setup { what, error }
 }
 
 /// State shared by the handlers.
@@ -276,13 +293,18 @@ async fn not_found() -> ApiError {
     )
 }
 
-/// The whole API: one module per resource, merged here, behind the peer check.
-pub fn router(state: AgentState) -> Router {
+/// The whole API without access checks: one module per resource, merged here.
+pub(crate) fn api() -> Router<AgentState> {
     Router::new()
         .route("/v1/status", get(status))
         .merge(crate::shaping::routes())
         .merge(crate::captures::routes())
         .fallback(not_found)
+}
+
+/// The whole API behind the peer check, for the Unix socket.
+pub fn router(state: AgentState) -> Router {
+    api()
         .route_layer(middleware::from_fn_with_state(state.clone(), check_peer))
         .with_state(state)
 }
@@ -293,13 +315,49 @@ pub async fn serve(
     state: AgentState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    serve_all(Some(listener), None, state, shutdown).await
+}
+
+/// Serves the API on the Unix socket and over TCP with a token (each if given), with one
+/// state, until `shutdown` completes.
+pub async fn serve_all(
+    unix: Option<UnixListener>,
+    tcp: Option<(TcpListener, Token)>,
+    state: AgentState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
     let sweeper = tokio::spawn(crate::captures::sweeper(state.captures.clone()));
-    let app = router(state).into_make_service_with_connect_info::<Peer>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    // Every listener stops when the sender is dropped, that is when `shutdown` completes.
+    let (stop, stopped) = tokio::sync::watch::channel(());
+    let stopped = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.changed().await;
+        }
+    };
+    let on_unix = async {
+        let Some(listener) = unix else { return Ok(()) };
+        let app = router(state.clone()).into_make_service_with_connect_info::<Peer>();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stopped())
+            .await
+    };
+    let on_tcp = async {
+        let Some((listener, token)) = tcp else {
+            return Ok(());
+        };
+        crate::tcp::serve(listener, state.clone(), token, stopped()).await
+    };
+    let (_, on_unix, on_tcp) = tokio::join!(
+        async move {
+            shutdown.await;
+            drop(stop);
+        },
+        on_unix,
+        on_tcp
+    );
     sweeper.abort();
-    served
+    on_unix.and(on_tcp)
 }
 
 /// Binds the socket (replacing a stale one), mode 0660, group `gid`.
@@ -314,7 +372,7 @@ pub(crate) fn bind(
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             return Err(AgentError::Setup {
                 what: format!("listen on {}", path.display()),
-                source: io::Error::new(
+                error: io::Error::new(
                     io::ErrorKind::AddrInUse,
                     "another agent is running on this socket",
                 ),
@@ -340,6 +398,14 @@ pub(crate) fn bind(
 /// its socket. Blocking; call it from the main thread before starting other threads, as the
 /// capability drop only covers threads started afterwards.
 pub fn run(config: Config) -> Result<(), AgentError> {
+    if config.socket.is_none() && config.tcp.is_none() {
+        return Err(AgentError::NoListener);
+    }
+    let tcp = config.tcp.as_ref().map(crate::tcp::bind).transpose()?;
+    let missing = caps::missing();
+    if !missing.is_empty() {
+        return Err(AgentError::MissingCapabilities(missing));
+    }
     let allowed_gid = match &config.group {
         None => None,
         Some(name) => Some(
@@ -355,14 +421,17 @@ pub fn run(config: Config) -> Result<(), AgentError> {
         config.state_dir.display()
     )))?;
     let shaper = Arc::new(Shaper::open(&config.state_dir)?);
-    let listener = bind(&config.socket, allowed_gid)?;
+    let unix = match &config.socket {
+        Some(socket) => Some(bind(socket, allowed_gid)?),
+        None => None,
+    };
     let capabilities = if config.drop_capabilities {
         caps::drop_all_but_kept().map_err(setup("drop capabilities"))?;
-        caps::kept_names()
+        caps::held_names()
     } else {
         Vec::new()
     };
-    tracing::info!(socket = %config.socket.display(), ?capabilities, "agent ready");
+    tracing::info!(socket = ?config.socket, tcp = ?config.tcp.as_ref().map(|t| t.listen), ?capabilities, "agent ready");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -374,13 +443,19 @@ pub fn run(config: Config) -> Result<(), AgentError> {
         captures: Default::default(),
     };
     let served = runtime.block_on(async move {
-        let listener = UnixListener::from_std(listener)?;
-        serve(listener, state, shutdown_signal()).await
+        let unix = unix.map(UnixListener::from_std).transpose()?;
+        let tcp = match tcp {
+            Some((listener, token)) => Some((TcpListener::from_std(listener)?, token)),
+            None => None,
+        };
+        serve_all(unix, tcp, state, shutdown_signal()).await
     });
     for (iface, err) in shaper.restore_all() {
         tracing::error!(%iface, "could not restore: {err}");
     }
-    let _ = std::fs::remove_file(&config.socket);
+    if let Some(socket) = &config.socket {
+        let _ = std::fs::remove_file(socket);
+    }
     served.map_err(setup("serve"))
 }
 

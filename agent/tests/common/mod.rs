@@ -35,3 +35,15 @@ pub fn start(dir: &std::path::Path, runtime: &tokio::runtime::Runtime) -> AgentC
         Arc::new(Shaper::open(&dir.join("state")).unwrap()),
     )
 }
+
+/// Runs the agent; `None` if it was still running after 10 s (it should have refused).
+pub fn run_briefly(
+    config: qoelab_agent::server::Config,
+) -> Option<qoelab_agent::server::AgentError> {
+    let (done, ended) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(server::run(config)));
+    ended
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .ok()?
+        .err()
+}
