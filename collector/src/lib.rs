@@ -7,6 +7,7 @@
 //! - [`runner`]: runs campaigns session by session; serves external clients.
 //! - [`lab_driver`]: the built-in workloads (video, IoT) across a lab.
 //! - [`network`]: the runner's link through the agent (shaping plans, live captures).
+//! - [`trace_shaping`]: a bandwidth trace played on a shaped interface, rates changed in place.
 //! - [`events`]: progress events for live views.
 //! - [`ingest`]: batches of QoS reports and placement/allocation decisions, idempotent.
 //! - [`export`]: CSV, JSON Lines and Parquet datasets, streamed.
@@ -25,6 +26,7 @@ pub mod network;
 pub mod runner;
 pub mod session;
 mod shuffle;
+pub mod trace_shaping;
 
 pub use db::{Backend, Db};
 pub use error::{Error, Result};
