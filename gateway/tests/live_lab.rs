@@ -107,8 +107,11 @@ fn sample(
     (samples, stop)
 }
 
-/// Subscribes to every knob topic of the broker; keeps (topic, payload).
-async fn subscribe(broker: &Broker) -> Arc<Mutex<Vec<(String, Vec<u8>)>>> {
+/// Messages seen on a broker: (topic, payload).
+type Seen = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// Subscribes to every knob topic of the broker.
+async fn subscribe(broker: &Broker) -> Seen {
     let mut options = MqttOptions::new("qoelab-knob-watcher", "127.0.0.1", broker.port);
     options.set_keep_alive(Duration::from_secs(5));
     let (client, mut events) = AsyncClient::new(options, 64);
@@ -116,7 +119,7 @@ async fn subscribe(broker: &Broker) -> Arc<Mutex<Vec<(String, Vec<u8>)>>> {
         .subscribe("qoelab/+/+/knob", QoS::AtLeastOnce)
         .await
         .unwrap();
-    let seen: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    let seen: Seen = Arc::default();
     let kept = seen.clone();
     let (subscribed, acked) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {

@@ -120,15 +120,8 @@ pub fn run(args: &WatchArgs, allocator: Allocator<'_>) -> Result<()> {
             Rate::from_bps(view.link.reserve_bps),
             view.algorithm
         );
-        let mut decisions = service.decisions();
-        let printer = tokio::spawn(async move {
-            while let Ok(applied) = decisions.recv().await {
-                print!("{}", describe(&applied));
-            }
-        });
         let outcome = serve(args, &service, initial).await;
         let stopped = service.stop().await;
-        printer.abort();
         outcome?;
         stopped?;
         println!("{uplink}: restored");
@@ -136,14 +129,28 @@ pub fn run(args: &WatchArgs, allocator: Allocator<'_>) -> Result<()> {
     })
 }
 
+/// Registers the analytics of `--analytics`, then prints every decision until interrupted.
 async fn serve(args: &WatchArgs, service: &Service, initial: Vec<Registration>) -> Result<()> {
     for registration in initial {
         let id = registration.id.clone();
-        service
+        let (_, applied) = service
             .register(registration)
             .await
             .with_context(|| format!("cannot register analytic '{id}' of --analytics"))?;
+        print!("{}", describe(&applied));
     }
+    let mut decisions = service.decisions();
+    let printer = tokio::spawn(async move {
+        while let Ok(applied) = decisions.recv().await {
+            print!("{}", describe(&applied));
+        }
+    });
+    let served = listen(args, service).await;
+    printer.abort();
+    served
+}
+
+async fn listen(args: &WatchArgs, service: &Service) -> Result<()> {
     match args.listen {
         None => interrupted().await,
         Some(addr) => {

@@ -291,13 +291,14 @@ impl Broker {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("mosquitto (Debian package mosquitto; .ci/run installs it)");
+        let broker = Broker {
+            url: format!("mqtt://127.0.0.1:{port}"),
+            port,
+            child,
+        };
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Broker {
-                    url: format!("mqtt://127.0.0.1:{port}"),
-                    port,
-                    child,
-                };
+                return broker;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
