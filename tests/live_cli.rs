@@ -1,22 +1,14 @@
 //! `qoelab allocate --watch` and `qoelab shape trace` as a user runs them: against an agent
 //! (in this test process) shaping a lab's uplink, and with bad input.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 
+use common::qoelab;
 use qoelab_agent::local::LocalAgent;
 use qoelab_lab::Lab;
-use qoelab_shaper::IfaceRef;
-
-/// Runs qoelab with `args`; returns (success, stdout, stderr).
-fn qoelab(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_qoelab"))
-        .args(args)
-        .output()
-        .expect("run qoelab");
-    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-    (out.status.success(), text(&out.stdout), text(&out.stderr))
-}
 
 /// A lab and an agent shaping its router, on a multi-thread runtime of the test.
 struct Setup {
@@ -49,8 +41,19 @@ impl Setup {
         }
     }
 
-    fn uplink(&self) -> IfaceRef {
-        IfaceRef::new(Some(self.lab.router().unwrap().name()), &self.lab.uplink())
+    /// `--agent SOCKET --netns NS --iface IFACE`: the lab's uplink through the agent.
+    fn uplink_args(&self) -> Vec<String> {
+        let netns = self.lab.router().unwrap().name().to_string();
+        [
+            "--agent",
+            &self.socket,
+            "--netns",
+            &netns,
+            "--iface",
+            &self.lab.uplink(),
+        ]
+        .map(String::from)
+        .to_vec()
     }
 
     fn file(&self, name: &str, text: &str) -> String {
@@ -70,19 +73,10 @@ impl Setup {
 #[test]
 fn shape_trace_plays_a_trace_in_place_and_restores() {
     let setup = Setup::new();
-    let uplink = setup.uplink();
     let trace = setup.file("trace.txt", "0 4\n1 2\n");
-    let (ok, out, err) = qoelab(&[
-        "shape",
-        "trace",
-        &trace,
-        "--agent",
-        &setup.socket,
-        "--netns",
-        uplink.netns.as_deref().unwrap(),
-        "--iface",
-        &uplink.name,
-    ]);
+    let mut args = vec!["shape".to_string(), "trace".into(), trace];
+    args.extend(setup.uplink_args());
+    let (ok, out, err) = qoelab(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(ok, "{err}");
     assert!(
         out.contains("played 2 steps") && out.contains("0 deleted") && out.contains("restored"),
@@ -94,29 +88,15 @@ fn shape_trace_plays_a_trace_in_place_and_restores() {
 #[test]
 fn allocate_watch_serves_registrations_and_restores_on_sigterm() {
     let setup = Setup::new();
-    let uplink = setup.uplink();
     let analytics = setup.file(
         "analytics.toml",
         "[[analytic]]\nid = \"mic-1\"\nkind = \"audio-classification\"\nlocation = \"cloud\"\n\
          port = 9101\n",
     );
     let mut child = Command::new(env!("CARGO_BIN_EXE_qoelab"))
-        .args([
-            "allocate",
-            "--watch",
-            "--budget",
-            "1mbit",
-            "--agent",
-            &setup.socket,
-            "--netns",
-            uplink.netns.as_deref().unwrap(),
-            "--iface",
-            &uplink.name,
-            "--analytics",
-            &analytics,
-            "--listen",
-            "127.0.0.1:0",
-        ])
+        .args(["allocate", "--watch", "--budget", "1mbit"])
+        .args(setup.uplink_args())
+        .args(["--analytics", &analytics, "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

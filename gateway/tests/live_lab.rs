@@ -427,6 +427,29 @@ async fn bad_registrations_are_refused_by_field_and_change_nothing() {
     assert_eq!(before, after);
     assert_eq!(gw.agent.client().plan(&gw.uplink).await.unwrap(), plan);
 
+    // The agent unreachable: the registration is refused with 502 and nothing changes.
+    let socket = gw.dir.path().join("agent.sock");
+    let moved = gw.dir.path().join("agent.sock.away");
+    std::fs::rename(&socket, &moved).unwrap();
+    let (got, answer) = call("POST", &analytics, Some(&with("port", json!(9102)))).await;
+    std::fs::rename(&moved, &socket).unwrap();
+    assert_eq!(got, 502, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach the qoelab agent"),
+        "{answer}"
+    );
+    let (_, after) = call("GET", &format!("{}/v1/allocation", gw.api), None).await;
+    assert_eq!(before, after, "a refused decision leaves the allocation");
+    let (got, answer) = call("POST", &analytics, Some(&with("port", json!(9102)))).await;
+    assert_eq!(
+        (got, answer["sequence"].as_u64()),
+        (201, Some(2)),
+        "{answer}"
+    );
+
     // A budget change reshapes in place: the link and the class follow.
     let (got, answer) = call("PUT", &budget, Some(r#"{"budget_bps": "2mbit"}"#)).await;
     assert_eq!(got, 200, "{answer}");
@@ -441,6 +464,16 @@ async fn bad_registrations_are_refused_by_field_and_change_nothing() {
         .unwrap();
     assert_eq!(egress.rate_bps.bps(), 2_000_000);
     assert_eq!(egress.default.rate_bps.bps(), 20_000);
+    let steps = answer["steps"].as_array().unwrap();
+    assert_eq!(
+        steps[0]["action"], "set_link",
+        "the link grows before the classes"
+    );
+    assert!(
+        steps
+            .iter()
+            .all(|s| s["shaping"]["deleted"].as_u64().unwrap_or(0) == 0)
+    );
 
     // A second allocator cannot take an uplink this one shapes.
     let config = qoelab_gateway::Config {
@@ -463,5 +496,45 @@ async fn bad_registrations_are_refused_by_field_and_change_nothing() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("is shaped already"), "{err}");
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_analytic_that_no_longer_fits_is_paused_and_told() {
+    let gw = Gateway::start(BUDGET_BPS, Publisher::http_only(), None).await;
+    let knobs = KnobReceiver::start().await;
+    let analytics = format!("{}/v1/analytics", gw.api);
+    // Four raw-audio analytics need 4 × 262 kbit/s at their lowest knob: more than 990 kbit/s.
+    for (i, weight) in [(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0)] {
+        let body = registration(
+            &format!("mic-{i}"),
+            "audio-classification",
+            weight,
+            i,
+            &knobs.url,
+        );
+        assert_eq!(call("POST", &analytics, Some(&body)).await.0, 201);
+    }
+    let told = knobs.of("mic-1");
+    let last = told.last().unwrap();
+    assert!(
+        last.paused && last.knob == 0.0 && last.rate_bps == 0,
+        "{last:?}"
+    );
+    assert!(
+        told.len() >= 2 && !told[0].paused,
+        "mic-1 ran before: {told:?}"
+    );
+    let stats = gw.agent.client().stats(&gw.uplink, 0).await.unwrap();
+    assert!(
+        stats.class(Direction::Egress, "mic-1").is_none(),
+        "its class is gone"
+    );
+    assert!(stats.class(Direction::Egress, "mic-4").is_some());
+    // The heaviest leaves: mic-1 fits again and is told to resume.
+    let (status, _) = call("DELETE", &format!("{analytics}/mic-4"), None).await;
+    assert_eq!(status, 200);
+    let last = knobs.of("mic-1").last().cloned().unwrap();
+    assert!(!last.paused && last.knob >= 0.38, "{last:?}");
     gw.stop().await;
 }
