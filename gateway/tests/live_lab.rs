@@ -187,8 +187,14 @@ async fn analytics_get_their_allocated_rates_and_an_arrival_reallocates_in_place
 
     // A fourth analytic arrives: a detection camera.
     let body = registration("cam-4", "object-detection", 2.0, 4, &knobs.url);
+    let posted = std::time::Instant::now();
     let (status, fourth) = call("POST", &analytics, Some(&body)).await;
     assert_eq!(status, 201, "{fourth}");
+    eprintln!(
+        "the arrival's decision, carried out and answered: {:.1} ms, {} steps",
+        posted.elapsed().as_secs_f64() * 1e3,
+        fourth["steps"].as_array().unwrap().len()
+    );
     let four = allocated(&fourth);
     assert_eq!(four.len(), 4, "all four fit: {four:?}");
     let steps = fourth["steps"].as_array().unwrap();
@@ -199,6 +205,10 @@ async fn analytics_get_their_allocated_rates_and_an_arrival_reallocates_in_place
     };
     let mut shrunk = 0;
     for step in steps {
+        eprintln!(
+            "  {} {} {} {}",
+            step["action"], step["analytic"], step["rate_bps"], step["shaping"]
+        );
         let report = &step["shaping"];
         if report.is_null() {
             continue;
@@ -265,6 +275,13 @@ async fn analytics_get_their_allocated_rates_and_an_arrival_reallocates_in_place
             );
             last = (class.bytes, class.packets);
         }
+        eprintln!(
+            "{id}: class {} before and after, in all {} samples since its creation, counters \
+             rising to {} bytes",
+            handle(&before),
+            samples.len() - created,
+            last.0
+        );
     }
     for s in &samples {
         let classes = &s.directions[0].classes;
@@ -281,6 +298,7 @@ async fn analytics_get_their_allocated_rates_and_an_arrival_reallocates_in_place
         unclassified < 20_000,
         "{unclassified} bytes went unclassified"
     );
+    eprintln!("{unclassified} bytes went to the default class");
 
     // Knobs: each analytic's last HTTP and retained MQTT knob is its allocation's.
     let (_, view) = call("GET", &format!("{}/v1/allocation", gw.api), None).await;
