@@ -103,16 +103,56 @@ pub fn kept_names() -> Vec<String> {
     KEPT.iter().map(|(_, name, _)| name.to_string()).collect()
 }
 
-/// The effective capability mask of process `pid` (`self` for this one), from /proc.
-pub fn effective_of(pid: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("CapEff:"))?;
-    u64::from_str_radix(line["CapEff:".len()..].trim(), 16).ok()
+/// The capability sets of a task, and its no-new-privileges flag, as /proc shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskCaps {
+    /// `CapEff`.
+    pub effective: u64,
+    /// `CapPrm`.
+    pub permitted: u64,
+    /// `CapInh`.
+    pub inheritable: u64,
+    /// `CapBnd`.
+    pub bounding: u64,
+    /// `CapAmb`.
+    pub ambient: u64,
+    /// `NoNewPrivs`.
+    pub no_new_privs: bool,
 }
 
-/// The mask [`drop_all_but_kept`] leaves.
-pub fn kept_mask_value() -> u64 {
-    kept_mask()
+impl TaskCaps {
+    /// The sets of `task` under /proc: a pid, `self`, or `PID/task/TID` for one thread.
+    pub fn of(task: &str) -> Option<TaskCaps> {
+        let status = std::fs::read_to_string(format!("/proc/{task}/status")).ok()?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .map(str::trim)
+        };
+        let mask = |name: &str| u64::from_str_radix(field(name)?, 16).ok();
+        Some(TaskCaps {
+            effective: mask("CapEff")?,
+            permitted: mask("CapPrm")?,
+            inheritable: mask("CapInh")?,
+            bounding: mask("CapBnd")?,
+            ambient: mask("CapAmb")?,
+            no_new_privs: field("NoNewPrivs")? == "1",
+        })
+    }
+
+    /// What a task has after [`drop_all_but_kept`].
+    pub fn kept() -> TaskCaps {
+        let kept = kept_mask();
+        TaskCaps {
+            effective: kept,
+            permitted: kept,
+            inheritable: 0,
+            bounding: kept,
+            ambient: 0,
+            no_new_privs: true,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -121,18 +161,18 @@ mod tests {
 
     #[test]
     fn a_thread_keeps_exactly_the_listed_capabilities() {
-        let mask = std::thread::spawn(|| {
+        let caps = std::thread::spawn(|| {
             drop_all_but_kept().unwrap();
             // SAFETY: gettid has no preconditions.
             let tid = unsafe { libc::gettid() };
-            effective_of(&format!("self/task/{tid}"))
+            TaskCaps::of(&format!("self/task/{tid}"))
         })
         .join()
         .unwrap();
-        assert_eq!(mask, Some(kept_mask_value()));
-        assert_eq!(kept_mask_value(), 1 << 12 | 1 << 13 | 1 << 21);
+        assert_eq!(caps, Some(TaskCaps::kept()));
+        assert_eq!(TaskCaps::kept().effective, 1 << 12 | 1 << 13 | 1 << 21);
         assert_ne!(
-            effective_of("self").unwrap() & (1 << 1),
+            TaskCaps::of("self").unwrap().effective & (1 << 1),
             0,
             "other threads keep theirs"
         );

@@ -1,15 +1,19 @@
 //! A typed async client of the agent's socket API.
 
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use qoelab_shaper::{ApplyReport, IfaceRef, InterfacePlan, InterfaceStats, RateChanges};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
+use tokio::sync::Mutex;
 
 use crate::api::{CaptureInfo, CaptureStarted, ErrorBody, ShapedInterface, Status, iface_path};
 use qoelab_capture::{CaptureOutput, CaptureRequest};
@@ -40,10 +44,31 @@ pub enum ClientError {
     },
 }
 
-/// A client of one agent socket.
+/// A client of one agent socket. It keeps its connection open between calls (clones share
+/// it; calls take turns), and opens a new one when the agent closed it.
 #[derive(Debug, Clone)]
 pub struct AgentClient {
     socket: PathBuf,
+    open: Arc<Mutex<Option<Open>>>,
+}
+
+type Connection = hyper::client::conn::http1::Connection<TokioIo<UnixStream>, Full<Bytes>>;
+
+/// An open HTTP connection: the handle requests go through, and the connection itself, which
+/// is driven only while a call runs, on the caller's task (no hand-over to another thread).
+struct Open {
+    sender: SendRequest<Full<Bytes>>,
+    connection: Pin<Box<Connection>>,
+}
+
+impl std::fmt::Debug for Open {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Open")
+    }
+}
+
+fn http(e: &dyn std::fmt::Display) -> ClientError {
+    ClientError::Http(e.to_string())
 }
 
 impl AgentClient {
@@ -51,6 +76,47 @@ impl AgentClient {
     pub fn new(socket: impl AsRef<Path>) -> AgentClient {
         AgentClient {
             socket: socket.as_ref().to_path_buf(),
+            open: Arc::default(),
+        }
+    }
+
+    async fn connect(&self) -> Result<Open, ClientError> {
+        let stream =
+            UnixStream::connect(&self.socket)
+                .await
+                .map_err(|source| ClientError::Connect {
+                    socket: self.socket.clone(),
+                    source,
+                })?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| http(&e))?;
+        Ok(Open {
+            sender,
+            connection: Box::pin(connection),
+        })
+    }
+
+    /// Sends `request` over `open`, driving the connection meanwhile; the status and body.
+    async fn exchange(
+        open: &mut Open,
+        request: Request<Full<Bytes>>,
+    ) -> Result<(StatusCode, Bytes), ClientError> {
+        let exchange = async {
+            let response = open
+                .sender
+                .send_request(request)
+                .await
+                .map_err(|e| http(&e))?;
+            let status = response.status();
+            let body = response.into_body().collect().await.map_err(|e| http(&e))?;
+            Ok((status, body.to_bytes()))
+        };
+        tokio::select! {
+            exchange = exchange => exchange,
+            closed = &mut open.connection => Err(http(
+                &closed.err().map_or("the agent closed the connection".into(), |e| e.to_string()),
+            )),
         }
     }
 
@@ -60,37 +126,34 @@ impl AgentClient {
         path: &str,
         body: Option<&B>,
     ) -> Result<T, ClientError> {
-        let http = |e: &dyn std::fmt::Display| ClientError::Http(e.to_string());
-        let stream =
-            UnixStream::connect(&self.socket)
-                .await
-                .map_err(|source| ClientError::Connect {
-                    socket: self.socket.clone(),
-                    source,
-                })?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| http(&e))?;
-        tokio::spawn(connection);
-        let bytes = match body {
+        let bytes = Bytes::from(match body {
             Some(body) => serde_json::to_vec(body).map_err(|e| http(&e))?,
             None => Vec::new(),
+        });
+        let request = || {
+            Request::builder()
+                .method(method.clone())
+                .uri(path)
+                .header("host", "qoelab-agent")
+                .header("content-type", "application/json")
+                .body(Full::new(bytes.clone()))
+                .map_err(|e| http(&e))
         };
-        let request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "qoelab-agent")
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(bytes)))
-            .map_err(|e| http(&e))?;
-        let response = sender.send_request(request).await.map_err(|e| http(&e))?;
-        let status = response.status();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| http(&e))?
-            .to_bytes();
+        let mut slot = self.open.lock().await;
+        // A kept connection the agent has closed meanwhile fails at once; every call is
+        // idempotent (plans and rates are absolute), so it is tried once more on a new one.
+        let reused = slot.take();
+        let (status, bytes) = match reused {
+            Some(mut open) => match Self::exchange(&mut open, request()?).await {
+                Ok(answer) => {
+                    *slot = Some(open);
+                    answer
+                }
+                Err(_) => self.fresh_exchange(&mut slot, request()?).await?,
+            },
+            None => self.fresh_exchange(&mut slot, request()?).await?,
+        };
+        drop(slot);
         if !status.is_success() {
             let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| ErrorBody {
                 error: String::from_utf8_lossy(&bytes).into_owned(),
@@ -106,6 +169,18 @@ impl AgentClient {
             bytes
         };
         serde_json::from_slice(&bytes).map_err(|e| http(&e))
+    }
+
+    /// Sends `request` over a new connection, which is kept if the exchange succeeds.
+    async fn fresh_exchange(
+        &self,
+        slot: &mut Option<Open>,
+        request: Request<Full<Bytes>>,
+    ) -> Result<(StatusCode, Bytes), ClientError> {
+        let mut open = self.connect().await?;
+        let answer = Self::exchange(&mut open, request).await?;
+        *slot = Some(open);
+        Ok(answer)
     }
 
     /// `GET /v1/status`.

@@ -166,6 +166,12 @@ impl From<ShapeError> for ApiError {
                 iface.clone(),
                 "an interface this agent shapes (GET /v1/interfaces)",
             ),
+            ShapeError::Rejected { field, value, .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                field.as_str(),
+                value.clone(),
+                "a value this kernel accepts; its message above says what it objected to",
+            ),
             ShapeError::Conflict(_) => return ApiError::message(StatusCode::CONFLICT, error),
             ShapeError::Kernel { .. } | ShapeError::Io { .. } => {
                 return ApiError::message(StatusCode::INTERNAL_SERVER_ERROR, error);
@@ -389,5 +395,38 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: restoring interfaces"),
         _ = int.recv() => tracing::info!("SIGINT: restoring interfaces"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qoelab_shaper::netlink::KernelError;
+
+    #[test]
+    fn kernel_refusals_map_to_the_status_of_whose_fault_they_are() {
+        let refusal = KernelError {
+            errno: libc::EINVAL,
+            message: Some("bad value".into()),
+        };
+        let rejected = ApiError::from(ShapeError::Rejected {
+            field: "egress.classes[0].queue_ms".into(),
+            value: "100".into(),
+            source: refusal.clone(),
+        });
+        assert_eq!(rejected.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            rejected.body.field.as_deref(),
+            Some("egress.classes[0].queue_ms")
+        );
+        assert!(rejected.body.error.contains("bad value"));
+        let conflict = ApiError::from(ShapeError::Conflict("changed meanwhile".into()));
+        assert_eq!(conflict.status, StatusCode::CONFLICT);
+        let internal = ApiError::from(ShapeError::Kernel {
+            what: "x".into(),
+            field: None,
+            source: refusal,
+        });
+        assert_eq!(internal.status, StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

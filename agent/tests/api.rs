@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::start;
+use common::{start, start_with};
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -12,7 +12,8 @@ use std::process::Command;
 
 use qoelab_agent::client::ClientError;
 use qoelab_lab::Lab;
-use qoelab_shaper::{IfaceRef, InterfacePlan};
+use qoelab_shaper::{IfaceRef, InterfacePlan, Shaper};
+use std::sync::Arc;
 
 fn tc_state(ns: &str, dev: &str) -> String {
     ["qdisc", "class", "filter"]
@@ -186,4 +187,57 @@ fn peers_that_are_neither_root_nor_in_the_group_get_403() {
     let (status, body) = as_user(65534, 4242);
     assert_eq!(status, 200, "a member of the configured group: {body}");
     assert_eq!(raw(&socket, "GET", "/v1/status", "").0, 200, "root");
+}
+
+#[test]
+fn a_kernel_refusal_part_way_is_a_422_naming_the_field_and_the_previous_plan_stays() {
+    let lab = Lab::standard(None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let shaper = Arc::new(Shaper::open(&dir.path().join("state")).unwrap());
+    if shaper.features().netem {
+        eprintln!("this kernel has netem: no kind to refuse, nothing to test here");
+        return;
+    }
+    let client = start_with(dir.path(), &runtime, shaper.clone());
+    let router = lab.router().unwrap().name().to_string();
+    let iface = IfaceRef::new(Some(&router), &lab.uplink());
+    let plan: InterfacePlan = serde_json::from_str(PLAN).unwrap();
+    runtime.block_on(async {
+        client.apply(&iface, &plan).await.unwrap();
+        let before = tc_state(&router, &lab.uplink());
+        // As if netem's module went away after the agent probed the kernel.
+        shaper.assume_features(qoelab_shaper::Features {
+            netem: true,
+            ..shaper.features()
+        });
+        let mut v: serde_json::Value = serde_json::from_str(PLAN).unwrap();
+        v["egress"]["classes"][0]["rate_bps"] = "3mbit".into();
+        v["egress"]["classes"][1]["impairment"] = serde_json::json!({"delay_ms": 20});
+        let path = qoelab_agent::api::iface_path(&iface) + "/plan";
+        let (status, body) = raw(&dir.path().join("agent.sock"), "PUT", &path, &v.to_string());
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["field"], "egress.classes[1].impairment", "{body}");
+        assert!(body["error"].as_str().unwrap().contains("netem"), "{body}");
+        assert_eq!(tc_state(&router, &lab.uplink()), before, "kernel as before");
+        assert_eq!(
+            client.plan(&iface).await.unwrap(),
+            plan,
+            "previous plan in force"
+        );
+        client.clear(&iface).await.unwrap();
+    });
+}
+
+#[test]
+fn shaping_calls_work_on_a_current_thread_runtime_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = start(dir.path(), &runtime);
+    let unknown = IfaceRef::new(None, "qlnosuch0");
+    let err = runtime.block_on(client.clear(&unknown)).unwrap_err();
+    assert_eq!(status_of(err), (404, Some("iface".into())));
 }

@@ -8,6 +8,7 @@ use qoelab_units::Limit;
 
 use crate::db::{Db, next_ids, now_ms};
 use crate::error::{Error, Result};
+use crate::session::push_placeholders;
 use crate::shuffle::shuffled;
 
 /// The ABR algorithms the built-in video player knows.
@@ -356,23 +357,7 @@ pub async fn create(db: &Db, spec: &CampaignSpec) -> Result<i64> {
         let mut sql = String::from(
             "INSERT INTO sessions (id, campaign_id, seq, rate_bps, delay_ms, loss, workload, status) VALUES ",
         );
-        for i in 0..chunk.len() {
-            let p = i * 8;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!(
-                "(${},${},${},${},${},${},${},${})",
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5,
-                p + 6,
-                p + 7,
-                p + 8
-            ));
-        }
+        push_placeholders(&mut sql, db.backend(), chunk.len(), 8);
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for (i, profile) in chunk.iter().enumerate() {
             let seq = (chunk_no * 500 + i) as i64;

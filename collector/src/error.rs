@@ -28,6 +28,9 @@ pub enum Error {
         /// What the driver said.
         reason: String,
     },
+    /// Part of the appliance could not be started (HTTP 500).
+    #[error("{0}")]
+    Setup(String),
     /// A query failed. (The messages below carry their cause in the text, so that one line
     /// says everything; they deliberately do not chain it as a `source`.)
     #[error("database error: {0}")]

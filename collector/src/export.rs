@@ -7,7 +7,7 @@
 //! campaign's column set (and which columns hold text) is recorded as its sessions are
 //! stored, so the header is known before the first row is read.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -16,7 +16,7 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use futures::TryStreamExt;
 use parquet::arrow::ArrowWriter;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::db::Db;
 use crate::error::{Error, Result};
@@ -127,8 +127,29 @@ enum EncoderKind {
         writer: ArrowWriter<SharedBuf>,
         buf: SharedBuf,
         schema: Arc<Schema>,
-        pending: Vec<BTreeMap<String, Value>>,
+        builders: Vec<Builder>,
+        pending: usize,
     },
+}
+
+/// One Parquet column being filled.
+enum Builder {
+    Text(StringBuilder),
+    Number(Float64Builder),
+}
+
+/// A stored feature row, borrowed from its JSON text: values stay raw JSON until a format
+/// needs them, which keeps exporting cheap.
+pub type RawRow<'a> = HashMap<&'a str, &'a RawValue>;
+
+/// The text of a raw JSON value for a CSV cell: strings unescaped, `null` empty.
+fn cell_text(raw: &RawValue) -> Result<std::borrow::Cow<'_, str>> {
+    let text = raw.get();
+    Ok(match text.as_bytes().first() {
+        Some(b'"') => std::borrow::Cow::Owned(serde_json::from_str::<String>(text)?),
+        _ if text == "null" => std::borrow::Cow::Borrowed(""),
+        _ => std::borrow::Cow::Borrowed(text),
+    })
 }
 
 /// A `Write` whose bytes can be taken out while the writer still holds it.
@@ -186,11 +207,20 @@ impl Encoder {
                     .build();
                 let writer = ArrowWriter::try_new(buf.clone(), schema.clone(), Some(props))
                     .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+                let builders = schema
+                    .fields()
+                    .iter()
+                    .map(|f| match f.data_type() {
+                        DataType::Utf8 => Builder::Text(StringBuilder::new()),
+                        _ => Builder::Number(Float64Builder::new()),
+                    })
+                    .collect();
                 EncoderKind::Parquet {
                     writer,
                     buf,
                     schema,
-                    pending: Vec::new(),
+                    builders,
+                    pending: 0,
                 }
             }
         };
@@ -221,16 +251,17 @@ impl Encoder {
     }
 
     /// Encodes one row; returns the bytes ready to be written (possibly none yet).
-    pub fn push(&mut self, row: BTreeMap<String, Value>) -> Result<Vec<u8>> {
+    pub fn push(&mut self, row: &RawRow<'_>) -> Result<Vec<u8>> {
         self.rows += 1;
         let names = &self.columns.names;
         match &mut self.kind {
             EncoderKind::Csv(writer, buf) => {
                 for name in names {
-                    match row.get(name) {
-                        None | Some(Value::Null) => writer.write_field(b"").map_err(csv_error)?,
-                        Some(Value::String(s)) => writer.write_field(s).map_err(csv_error)?,
-                        Some(other) => writer.write_field(other.to_string()).map_err(csv_error)?,
+                    match row.get(name.as_str()) {
+                        None => writer.write_field(b"").map_err(csv_error)?,
+                        Some(raw) => writer
+                            .write_field(cell_text(raw)?.as_bytes())
+                            .map_err(csv_error)?,
                     }
                 }
                 writer.write_record(None::<&[u8]>).map_err(csv_error)?;
@@ -241,17 +272,46 @@ impl Encoder {
                 Ok(Vec::new())
             }
             EncoderKind::Jsonl => {
-                let ordered: serde_json::Map<String, Value> = names
-                    .iter()
-                    .map(|n| (n.clone(), row.get(n).cloned().unwrap_or(Value::Null)))
-                    .collect();
-                let mut line = serde_json::to_vec(&ordered)?;
-                line.push(b'\n');
+                let mut line = Vec::with_capacity(2048);
+                line.push(b'{');
+                for (i, name) in names.iter().enumerate() {
+                    if i > 0 {
+                        line.push(b',');
+                    }
+                    serde_json::to_writer(&mut line, name)?;
+                    line.push(b':');
+                    line.extend_from_slice(
+                        row.get(name.as_str())
+                            .map_or("null", |r| r.get())
+                            .as_bytes(),
+                    );
+                }
+                line.extend_from_slice(b"}\n");
                 Ok(line)
             }
-            EncoderKind::Parquet { pending, .. } => {
-                pending.push(row);
-                if pending.len() >= ROW_GROUP {
+            EncoderKind::Parquet {
+                builders, pending, ..
+            } => {
+                for (name, builder) in names.iter().zip(builders.iter_mut()) {
+                    let raw = row
+                        .get(name.as_str())
+                        .map(|r| r.get())
+                        .filter(|t| *t != "null");
+                    match builder {
+                        Builder::Text(b) => match raw {
+                            None => b.append_null(),
+                            Some(t) if t.starts_with('"') => {
+                                b.append_value(serde_json::from_str::<String>(t)?)
+                            }
+                            Some(t) => b.append_value(t),
+                        },
+                        Builder::Number(b) => {
+                            b.append_option(raw.and_then(|t| t.parse::<f64>().ok()))
+                        }
+                    }
+                }
+                *pending += 1;
+                if *pending >= ROW_GROUP {
                     self.flush_group()
                 } else {
                     Ok(Vec::new())
@@ -265,39 +325,25 @@ impl Encoder {
             writer,
             buf,
             schema,
+            builders,
             pending,
         } = &mut self.kind
         else {
             return Ok(Vec::new());
         };
-        if pending.is_empty() {
+        if *pending == 0 {
             return Ok(buf.take());
         }
-        let arrays: Vec<ArrayRef> = schema
-            .fields()
-            .iter()
-            .map(|field| -> ArrayRef {
-                let name = field.name();
-                if field.data_type() == &DataType::Utf8 {
-                    let mut b = StringBuilder::new();
-                    for row in pending.iter() {
-                        match row.get(name) {
-                            Some(Value::String(s)) => b.append_value(s),
-                            Some(Value::Null) | None => b.append_null(),
-                            Some(other) => b.append_value(other.to_string()),
-                        }
-                    }
-                    Arc::new(b.finish())
-                } else {
-                    let mut b = Float64Builder::new();
-                    for row in pending.iter() {
-                        b.append_option(row.get(name).and_then(Value::as_f64));
-                    }
-                    Arc::new(b.finish())
+        let arrays: Vec<ArrayRef> = builders
+            .iter_mut()
+            .map(|b| -> ArrayRef {
+                match b {
+                    Builder::Text(b) => Arc::new(b.finish()),
+                    Builder::Number(b) => Arc::new(b.finish()),
                 }
             })
             .collect();
-        pending.clear();
+        *pending = 0;
         let batch = RecordBatch::try_new(schema.clone(), arrays)
             .map_err(|e| Error::Io(std::io::Error::other(e)))?;
         writer
@@ -347,7 +393,8 @@ where
         .fetch(db.pool());
     let mut chunk = Vec::with_capacity(1 << 16);
     while let Some((json,)) = rows.try_next().await? {
-        chunk.extend(encoder.push(serde_json::from_str(&json)?)?);
+        let row: RawRow<'_> = serde_json::from_str(&json)?;
+        chunk.extend(encoder.push(&row)?);
         if chunk.len() >= 1 << 16 {
             sink(std::mem::replace(&mut chunk, Vec::with_capacity(1 << 16))).await?;
         }

@@ -58,6 +58,21 @@ enum Rule {
     Sum,
 }
 
+/// How flow column `name` (a flag if `flag`) becomes a session feature, in words; `None` for
+/// columns that are not features.
+pub fn aggregation_of(name: &str, flag: bool) -> Option<&'static str> {
+    if NOT_FEATURES.contains(&name) || is_time_column(name) {
+        return None;
+    }
+    Some(match rule_for(name, flag) {
+        Rule::Min => "Minimum over flows",
+        Rule::Max => "Maximum over flows",
+        Rule::WeightedMean => "Byte-weighted mean over flows",
+        Rule::Share => "Share of flows where it holds",
+        Rule::Sum => "Sum over flows",
+    })
+}
+
 fn rule_for(name: &str, flag: bool) -> Rule {
     let bare = name
         .strip_prefix("c2s_")
@@ -83,14 +98,10 @@ fn rule_for(name: &str, flag: bool) -> Rule {
     }
 }
 
-fn weight_of(flow: &Map<String, Value>, name: &str) -> f64 {
-    let direction = if name.starts_with("s2c_") {
-        "s2c"
-    } else {
-        "c2s"
-    };
-    // Every flow counts at least a little, so flows without payload still average.
-    number(flow, &format!("{direction}_ip_bytes"))
+/// The weight of a flow's `direction` (`c2s_` or `s2c_`) in byte-weighted means: its IP bytes,
+/// at least 1 so that flows without payload still count.
+fn weight_of(flow: &Map<String, Value>, direction: &str) -> f64 {
+    number(flow, &format!("{direction}ip_bytes"))
         .unwrap_or(0.0)
         .max(1.0)
 }
@@ -140,6 +151,18 @@ pub fn feature_row(session: &Session, results: &Results) -> BTreeMap<String, Val
     row
 }
 
+/// Running aggregate of one flow column.
+#[derive(Default)]
+struct Acc {
+    count: usize,
+    flag: bool,
+    sum: f64,
+    min: f64,
+    max: f64,
+    weighted: f64,
+    weights: f64,
+}
+
 fn aggregate_flows(flows: &[Map<String, Value>], row: &mut BTreeMap<String, Value>) {
     row.insert("flow_count".into(), flows.len().into());
     let count = |proto: &str| {
@@ -150,34 +173,43 @@ fn aggregate_flows(flows: &[Map<String, Value>], row: &mut BTreeMap<String, Valu
     };
     row.insert("tcp_flow_count".into(), count("tcp").into());
     row.insert("udp_flow_count".into(), count("udp").into());
-    let mut names: Vec<&String> = flows.iter().flat_map(|f| f.keys()).collect();
-    names.sort();
-    names.dedup();
-    for name in names {
-        if NOT_FEATURES.contains(&name.as_str()) || is_time_column(name) {
+    // One pass over every flow's columns.
+    let mut accs: BTreeMap<&str, Acc> = BTreeMap::new();
+    for flow in flows {
+        let weights = [weight_of(flow, "c2s_"), weight_of(flow, "s2c_")];
+        for (name, value) in flow {
+            let (v, flag) = match value {
+                Value::Number(n) => (n.as_f64().unwrap_or(f64::NAN), false),
+                Value::Bool(b) => (f64::from(u8::from(*b)), true),
+                _ => continue,
+            };
+            let acc = accs.entry(name.as_str()).or_insert_with(|| Acc {
+                min: f64::INFINITY,
+                max: f64::NEG_INFINITY,
+                ..Acc::default()
+            });
+            let w = weights[usize::from(name.starts_with("s2c_"))];
+            acc.count += 1;
+            acc.flag |= flag;
+            acc.sum += v;
+            acc.min = acc.min.min(v);
+            acc.max = acc.max.max(v);
+            acc.weighted += v * w;
+            acc.weights += w;
+        }
+    }
+    for (name, acc) in accs {
+        if NOT_FEATURES.contains(&name) || is_time_column(name) {
             continue;
         }
-        let values: Vec<(f64, f64)> = flows
-            .iter()
-            .filter_map(|f| number(f, name).map(|v| (v, weight_of(f, name))))
-            .collect();
-        if values.is_empty() {
-            continue;
-        }
-        let flag = flows
-            .iter()
-            .any(|f| matches!(f.get(name), Some(Value::Bool(_))));
-        let value = match rule_for(name, flag) {
-            Rule::Share => values.iter().map(|v| v.0).sum::<f64>() / values.len() as f64,
-            Rule::Min => values.iter().map(|v| v.0).fold(f64::INFINITY, f64::min),
-            Rule::Max => values.iter().map(|v| v.0).fold(f64::NEG_INFINITY, f64::max),
-            Rule::Sum => values.iter().map(|v| v.0).sum(),
-            Rule::WeightedMean => {
-                let total: f64 = values.iter().map(|v| v.1).sum();
-                values.iter().map(|v| v.0 * v.1).sum::<f64>() / total
-            }
+        let value = match rule_for(name, acc.flag) {
+            Rule::Share => acc.sum / acc.count as f64,
+            Rule::Min => acc.min,
+            Rule::Max => acc.max,
+            Rule::Sum => acc.sum,
+            Rule::WeightedMean => acc.weighted / acc.weights,
         };
-        row.insert(name.clone(), finite(value));
+        row.insert(name.to_string(), finite(value));
     }
 }
 

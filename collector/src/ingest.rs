@@ -319,7 +319,7 @@ async fn store<T: Stored>(db: &Db, batch: &Batch<T>) -> Result<Outcome> {
     let rows = 1000.min(60_000 / T::COLUMNS);
     for chunk in batch.items.chunks(rows) {
         let mut sql = String::from(T::INSERT);
-        push_placeholders(&mut sql, chunk.len(), T::COLUMNS);
+        push_placeholders(&mut sql, db.backend(), chunk.len(), T::COLUMNS);
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for item in chunk {
             query = item.bind(query);

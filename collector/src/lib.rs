@@ -1,11 +1,13 @@
 //! The collector: storage, labeling campaigns, ingest, correlation and dataset export.
 //!
+//! - [`appliance`]: lab + agent + workload servers + runner on one machine (`qoelab up`).
 //! - [`db`]: PostgreSQL or SQLite behind one pool and one portable schema (migrations at start).
 //! - [`campaign`]: campaign specs, validation, the seeded spread of profiles over sessions.
 //! - [`session`]: session states, storing a session's results in one transaction, queries.
+//! - [`columns`]: the dataset's column documentation (`COLUMNS.md`).
 //! - [`features`]: correlation of flows, series, profile and application report into one row.
 //! - [`runner`]: runs campaigns session by session; serves external clients.
-//! - [`lab_driver`]: the built-in workloads (video, IoT) across a lab.
+//! - [`workloads`]: the built-in workloads (video, IoT) as the runner's driver, in a lab or not.
 //! - [`network`]: the runner's link through the agent (shaping plans, live captures).
 //! - [`trace_shaping`]: a bandwidth trace played on a shaped interface, rates changed in place.
 //! - [`events`]: progress events for live views.
@@ -14,19 +16,21 @@
 //!
 //! Not here: HTML (the web crate renders), shaping and capture (the agent does them).
 
+pub mod appliance;
 pub mod campaign;
+pub mod columns;
 pub mod db;
 pub mod error;
 pub mod events;
 pub mod export;
 pub mod features;
 pub mod ingest;
-pub mod lab_driver;
 pub mod network;
 pub mod runner;
 pub mod session;
 mod shuffle;
 pub mod trace_shaping;
+pub mod workloads;
 
 pub use db::{Backend, Db};
 pub use error::{Error, Result};

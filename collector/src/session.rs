@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::campaign::{Profile, SessionStatus};
-use crate::db::{Db, now_ms};
+use crate::db::{Backend, Db, now_ms};
 use crate::error::{Error, Result};
 use crate::features;
 
@@ -196,22 +196,35 @@ fn text(flow: &Map<String, Value>, key: &str) -> String {
     }
 }
 
+/// Flow rows per INSERT: 10 parameters each, within PostgreSQL's 65535.
+const FLOWS_PER_STATEMENT: usize = 1000;
+
+/// A flow record as stored: its JSON without the columns that are null (absent means null).
+fn compact_json(flow: &Map<String, Value>) -> Result<String> {
+    let present: Map<String, Value> = flow
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Ok(serde_json::to_string(&present)?)
+}
+
 /// Stores a session's results and marks it done, all in one transaction: either everything
 /// is stored or nothing is.
 pub async fn store_results(db: &Db, session: &Session, results: &Results) -> Result<()> {
     let row = features::feature_row(session, results);
     let mut tx = db.begin().await?;
-    for (chunk_no, chunk) in results.flows.chunks(200).enumerate() {
+    for (chunk_no, chunk) in results.flows.chunks(FLOWS_PER_STATEMENT).enumerate() {
         let mut sql = String::from(
             "INSERT INTO flows (session_id, idx, protocol, client_addr, client_port, server_addr, server_port, \
              c2s_bytes, s2c_bytes, stats) VALUES ",
         );
-        push_placeholders(&mut sql, chunk.len(), 10);
+        push_placeholders(&mut sql, db.backend(), chunk.len(), 10);
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for (i, flow) in chunk.iter().enumerate() {
             query = query
                 .bind(session.id)
-                .bind((chunk_no * 200 + i) as i64)
+                .bind((chunk_no * FLOWS_PER_STATEMENT + i) as i64)
                 .bind(text(flow, "protocol"))
                 .bind(text(flow, "client_ip"))
                 .bind(features::number(flow, "client_port").unwrap_or(0.0) as i64)
@@ -219,7 +232,7 @@ pub async fn store_results(db: &Db, session: &Session, results: &Results) -> Res
                 .bind(features::number(flow, "server_port").unwrap_or(0.0) as i64)
                 .bind(features::number(flow, "c2s_ip_bytes").unwrap_or(0.0) as i64)
                 .bind(features::number(flow, "s2c_ip_bytes").unwrap_or(0.0) as i64)
-                .bind(serde_json::to_string(flow)?);
+                .bind(compact_json(flow)?);
         }
         query.execute(&mut *tx).await?;
     }
@@ -228,7 +241,7 @@ pub async fn store_results(db: &Db, session: &Session, results: &Results) -> Res
             "INSERT INTO series_bins (session_id, flow_idx, bin, start_ms, c2s_bytes, s2c_bytes, c2s_pkts, \
              s2c_pkts, c2s_retx, s2c_retx) VALUES ",
         );
-        push_placeholders(&mut sql, chunk.len(), 10);
+        push_placeholders(&mut sql, db.backend(), chunk.len(), 10);
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for b in chunk {
             query = query
@@ -253,7 +266,7 @@ pub async fn store_results(db: &Db, session: &Session, results: &Results) -> Res
             .await?;
     }
     let mut sql = String::from("INSERT INTO campaign_columns (campaign_id, name, is_text) VALUES ");
-    push_placeholders(&mut sql, row.len(), 3);
+    push_placeholders(&mut sql, db.backend(), row.len(), 3);
     // A column is text if any session stored text in it.
     sql.push_str(
         " ON CONFLICT (campaign_id, name) DO UPDATE SET is_text = 1 \
@@ -290,19 +303,23 @@ pub async fn store_results(db: &Db, session: &Session, results: &Results) -> Res
     Ok(())
 }
 
-/// Appends `rows` groups of `width` numbered placeholders: `($1,…,$w),($w+1,…)`.
-pub(crate) fn push_placeholders(sql: &mut String, rows: usize, width: usize) {
+/// Appends `rows` groups of `width` placeholders: `($1,…,$w),($w+1,…)` for PostgreSQL,
+/// `(?,…,?),(…)` for SQLite. (SQLite looks named parameters up one by one in a list, which
+/// makes binding thousands of `$N` quadratic; anonymous `?` bind in order at no cost.)
+pub(crate) fn push_placeholders(sql: &mut String, backend: Backend, rows: usize, width: usize) {
     for r in 0..rows {
-        sql.push(if r == 0 { '(' } else { ',' });
-        if r > 0 {
-            sql.push('(');
-        }
+        sql.push_str(if r == 0 { "(" } else { ",(" });
         for c in 0..width {
             if c > 0 {
                 sql.push(',');
             }
-            sql.push('$');
-            sql.push_str(&(r * width + c + 1).to_string());
+            match backend {
+                Backend::Postgres => {
+                    sql.push('$');
+                    sql.push_str(&(r * width + c + 1).to_string());
+                }
+                Backend::Sqlite => sql.push('?'),
+            }
         }
         sql.push(')');
     }
@@ -495,4 +512,19 @@ pub async fn detail(db: &Db, id: i64) -> Result<SessionDetail> {
             .transpose()?
             .unwrap_or_default(),
     })
+}
+
+#[cfg(test)]
+mod placeholder_tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_for_postgres_and_anonymous_for_sqlite() {
+        let mut pg = String::new();
+        push_placeholders(&mut pg, Backend::Postgres, 2, 3);
+        assert_eq!(pg, "($1,$2,$3),($4,$5,$6)");
+        let mut lite = String::new();
+        push_placeholders(&mut lite, Backend::Sqlite, 2, 2);
+        assert_eq!(lite, "(?,?),(?,?)");
+    }
 }

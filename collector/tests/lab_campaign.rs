@@ -1,75 +1,56 @@
-//! A whole campaign over a real lab: the agent (in-process) shapes the router and captures on
-//! it, the built-in video player plays through it, the runner stores every session — on
-//! PostgreSQL and on SQLite.
+//! Whole campaigns over a real lab: the agent (in-process) shapes the router and captures on
+//! it, the built-in workloads run through it, the runner stores every session — on PostgreSQL
+//! and on SQLite.
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::TestDb;
-use qoelab_agent::local::LocalAgent;
-use qoelab_collector::campaign::{self, CampaignSpec, CampaignStatus, SessionStatus, Workload};
+use qoelab_collector::Db;
+use qoelab_collector::appliance::LabAppliance;
+use qoelab_collector::campaign::{
+    self, CampaignSpec, CampaignStatus, IotAnalytic, SessionStatus, Workload,
+};
 use qoelab_collector::events::Events;
-use qoelab_collector::lab_driver::LabDriver;
-use qoelab_collector::network::{AgentNetwork, Link};
-use qoelab_collector::runner::Runner;
-use qoelab_collector::session::{self, SessionQuery};
-use qoelab_lab::{Lab, standard};
+use qoelab_collector::session::{self, SessionDetail, SessionQuery};
+use qoelab_lab::Lab;
 use qoelab_units::parse_limits;
 use tokio_util::sync::CancellationToken;
 
-async fn video_campaign_over_a_lab(t: TestDb) {
-    let lab = Lab::standard(None).unwrap();
+/// Runs `spec` to the end on an appliance over `db`; returns every session's details.
+async fn run_campaign(db: &Db, spec: CampaignSpec) -> Vec<SessionDetail> {
     let dir = tempfile::tempdir().unwrap();
-    let agent =
-        LocalAgent::start(&dir.path().join("agent.sock"), &dir.path().join("state")).unwrap();
-    let router = lab.router().unwrap().name().to_string();
-    let link = Link {
-        netns: Some(router.clone()),
-        upload_iface: lab.uplink(),
-        download_iface: lab.downlink(),
-        capture_iface: lab.downlink(),
-        bin_ms: 1000,
-        max_capture_s: 300,
-    };
-    let network = AgentNetwork::new(agent.client().clone(), link);
-    let driver = LabDriver::start(
-        lab.client().unwrap().try_clone().unwrap(),
-        lab.server().unwrap(),
-        standard::SERVER_ADDR,
+    let appliance = LabAppliance::start(
+        db.clone(),
+        Lab::standard(None).unwrap(),
+        dir.path(),
+        Events::default(),
     )
     .unwrap();
-    let runner = Runner::new(t.db.clone(), network, driver, Events::default());
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(runner.clone().run(shutdown.clone()));
-
-    let spec = CampaignSpec {
-        name: "lab video".into(),
-        sessions: 6,
-        duration_s: 8.0,
-        warmup_s: 0.0,
-        limits: parse_limits("1, 8 mbit").unwrap(),
-        delays_ms: vec![],
-        losses: vec![],
-        workload: Workload::Video { abr: "rate".into() },
-        seed: 5,
-    };
-    let id = campaign::create(&t.db, &spec).await.unwrap();
-    runner.start(id).await.unwrap();
+    let task = tokio::spawn(appliance.runner().clone().run(shutdown.clone()));
+    let id = campaign::create(db, &spec).await.unwrap();
+    appliance.runner().start(id).await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
-    while campaign::get(&t.db, id).await.unwrap().status != CampaignStatus::Done {
+    while campaign::get(db, id).await.unwrap().status != CampaignStatus::Done {
+        let progress = campaign::progress(db, id).await.unwrap();
         assert!(
             tokio::time::Instant::now() < deadline,
-            "campaign did not finish: {:?}",
-            campaign::progress(&t.db, id).await.unwrap()
+            "campaign did not finish: {progress:?}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     shutdown.cancel();
     task.await.unwrap().unwrap();
+    // The link is unshaped after the campaign, and stopping leaves nothing behind.
+    let shaped = appliance.agent().interfaces().await.unwrap();
+    assert!(shaped.is_empty(), "still shaped: {shaped:?}");
+    assert!(appliance.stop().await.is_empty());
 
     let all = session::list(
-        &t.db,
+        db,
         &SessionQuery {
             campaign_id: Some(id),
             ..Default::default()
@@ -77,7 +58,7 @@ async fn video_campaign_over_a_lab(t: TestDb) {
     )
     .await
     .unwrap();
-    let mut throughput = std::collections::BTreeMap::<u64, Vec<f64>>::new();
+    let mut details = Vec::new();
     for s in &all.sessions {
         assert_eq!(
             s.status,
@@ -86,28 +67,66 @@ async fn video_campaign_over_a_lab(t: TestDb) {
             s.id,
             s.failure
         );
-        let d = session::detail(&t.db, s.id).await.unwrap();
+        details.push(session::detail(db, s.id).await.unwrap());
+    }
+    details
+}
+
+fn spec(
+    name: &str,
+    sessions: u32,
+    limits: &str,
+    duration_s: f64,
+    workload: Workload,
+) -> CampaignSpec {
+    CampaignSpec {
+        name: name.into(),
+        sessions,
+        duration_s,
+        warmup_s: 0.0,
+        limits: parse_limits(limits).unwrap(),
+        delays_ms: vec![],
+        losses: vec![],
+        workload,
+        seed: 5,
+    }
+}
+
+async fn video_campaign(db: &Db) {
+    let details = run_campaign(
+        db,
+        spec(
+            "lab video",
+            6,
+            "1, 8 mbit",
+            8.0,
+            Workload::Video { abr: "rate".into() },
+        ),
+    )
+    .await;
+    let mut throughput = BTreeMap::<u64, Vec<f64>>::new();
+    for d in &details {
+        let id = d.session.id;
         assert!(
             d.flows.iter().any(|f| f["server_port"] == 8080),
-            "session {} has the video flow",
-            s.id
+            "session {id} has the video flow"
         );
         assert!(
             d.series.len() >= 5,
-            "session {} has {} bins",
-            s.id,
+            "session {id} has {} bins",
             d.series.len()
         );
-        let app = d.application.as_ref().expect("a QoE record");
-        assert_eq!(app["schema"], "qoelab.video-qoe.v1");
+        assert_eq!(
+            d.application.as_ref().expect("a QoE record")["schema"],
+            "qoelab.video-qoe.v1"
+        );
         assert!(d.features.contains_key("label_qoe_class"));
-        let rate = s.profile.rate_bps.unwrap();
+        let rate = d.session.profile.rate_bps.unwrap();
         let measured = d.features["s2c_tput_mean_bps"].as_f64().unwrap();
         // Shaped: the download never exceeds its limit by more than bin-edge noise.
         assert!(
             measured < rate as f64 * 1.1,
-            "session {}: {measured} bit/s under a {rate} bit/s limit",
-            s.id
+            "session {id}: {measured} bit/s under a {rate} bit/s limit"
         );
         throughput.entry(rate).or_default().push(measured);
     }
@@ -116,18 +135,53 @@ async fn video_campaign_over_a_lab(t: TestDb) {
         mean(1_000_000) < mean(8_000_000),
         "1 Mbit/s sessions moved less than 8 Mbit/s ones: {throughput:?}"
     );
-    // The link is unshaped after the campaign.
-    let shaped = agent.client().interfaces().await.unwrap();
-    assert!(shaped.is_empty(), "still shaped: {shaped:?}");
-    assert!(agent.stop().await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_video_campaign_over_a_lab_on_postgres() {
-    video_campaign_over_a_lab(TestDb::postgres().await).await;
+    video_campaign(&TestDb::postgres().await.db).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_video_campaign_over_a_lab_on_sqlite() {
-    video_campaign_over_a_lab(TestDb::sqlite().await).await;
+    video_campaign(&TestDb::sqlite().await.db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_iot_campaign_measures_qos_under_each_limit() {
+    let t = TestDb::sqlite().await;
+    let analytics = vec![IotAnalytic {
+        kind: "object-detection".into(),
+        knob: 1.0,
+    }];
+    let details = run_campaign(
+        &t.db,
+        spec(
+            "lab iot",
+            2,
+            "40kbit, 1mbit",
+            6.0,
+            Workload::Iot { analytics },
+        ),
+    )
+    .await;
+    let achieved = |rate: u64| {
+        let d = details
+            .iter()
+            .find(|d| d.session.profile.rate_bps == Some(rate))
+            .unwrap();
+        assert!(
+            d.flows.iter().any(|f| f["server_port"] == 9000),
+            "the upload crossed the router"
+        );
+        d.features["label_achieved_qos_mean"].as_f64().unwrap()
+    };
+    // About 58 kbit/s of frames: late at 40 kbit/s, on time at 1 Mbit/s.
+    assert!(
+        achieved(40_000) < achieved(1_000_000),
+        "{} vs {}",
+        achieved(40_000),
+        achieved(1_000_000)
+    );
+    assert!(achieved(1_000_000) > 0.9);
 }

@@ -269,11 +269,11 @@ async fn analytics_get_their_allocated_rates_and_an_arrival_reallocates_in_place
                 .unwrap_or_else(|| panic!("{id} lost its class in a sample"));
             assert_eq!(class.classid, handle(&before));
             assert!(
-                (class.bytes, class.packets) >= last,
+                (class.counters.bytes, class.counters.packets) >= last,
                 "{id}'s counters went back: {last:?} → {:?}",
-                (class.bytes, class.packets)
+                (class.counters.bytes, class.counters.packets)
             );
-            last = (class.bytes, class.packets);
+            last = (class.counters.bytes, class.counters.packets);
         }
         eprintln!(
             "{id}: class {} before and after, in all {} samples since its creation, counters \
@@ -292,7 +292,7 @@ async fn analytics_get_their_allocated_rates_and_an_arrival_reallocates_in_place
             .sum();
         assert!(analytics <= BUDGET_BPS, "classes of {analytics} bit/s");
     }
-    let default_bytes = |s: &InterfaceStats| s.class(Direction::Egress, "default").unwrap().bytes;
+    let default_bytes = |s: &InterfaceStats| s.class(Direction::Egress, "default").unwrap().counters.bytes;
     let unclassified = default_bytes(samples.last().unwrap()) - default_bytes(&samples[0]);
     assert!(
         unclassified < 20_000,

@@ -82,7 +82,7 @@ impl Match {
                 "two IPv4 or two IPv6 prefixes",
             ));
         }
-        if self.families().is_empty() {
+        if self.families().next().is_none() {
             return Err(PlanError::new(
                 format!("{path}.protocol"),
                 self.protocol.map(|p| p.to_string()).unwrap_or_default(),
@@ -114,7 +114,7 @@ impl Match {
     }
 
     /// The address families the match applies to.
-    fn families(&self) -> Vec<u16> {
+    fn families(&self) -> impl Iterator<Item = u16> + use<> {
         let by_prefix = self.src.as_ref().or(self.dst.as_ref()).map(|p| {
             if p.0.addr().is_ipv4() {
                 ETH_P_IP
@@ -127,16 +127,19 @@ impl Match {
             Some(Protocol(58)) => Some(ETH_P_IPV6),
             _ => None,
         };
-        [ETH_P_IP, ETH_P_IPV6]
-            .into_iter()
-            .filter(|f| by_prefix.is_none_or(|p| p == *f) && by_protocol.is_none_or(|p| p == *f))
-            .collect()
+        [ETH_P_IP, ETH_P_IPV6].into_iter().filter(move |f| {
+            by_prefix.is_none_or(|p| p == *f) && by_protocol.is_none_or(|p| p == *f)
+        })
+    }
+
+    /// The u32 filters the match needs: one per address family it covers.
+    pub fn filters(&self) -> usize {
+        self.families().count()
     }
 
     /// Whether some packet matches both.
     pub fn overlaps(&self, other: &Match) -> bool {
-        let families = self.families();
-        let common_family = other.families().iter().any(|f| families.contains(f));
+        let common_family = self.families().any(|f| other.families().any(|g| g == f));
         let prefixes = |a: &Option<Prefix>, b: &Option<Prefix>| match (a, b) {
             (Some(a), Some(b)) => a.0.contains(&b.0) || b.0.contains(&a.0),
             _ => true,

@@ -42,11 +42,27 @@ pub enum ShapeError {
     /// The interface has tc state this agent did not create and cannot restore.
     #[error("{0}")]
     Conflict(String),
-    /// The kernel refused a request the plan needed; the previous state was put back.
+    /// The kernel refused a value of the plan that validation let through; the previous plan
+    /// was put back.
+    #[error(
+        "{field} = {value}: the kernel refused it ({source}); the previous plan is back in force; change this value"
+    )]
+    Rejected {
+        /// The plan field, e.g. `egress.classes[1].impairment`.
+        field: String,
+        /// Its value in the plan.
+        value: String,
+        /// The kernel's answer.
+        source: KernelError,
+    },
+    /// The kernel refused a request for a reason that is not the plan's; the previous state was
+    /// put back.
     #[error("the kernel refused {what}: {source}")]
     Kernel {
         /// What was being done.
         what: String,
+        /// The plan field the refused request carried out, if any.
+        field: Option<String>,
         /// The kernel's answer.
         source: KernelError,
     },

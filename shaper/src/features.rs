@@ -59,30 +59,54 @@ impl Features {
         .unwrap_or_else(|_| Err(io::Error::other("the feature probe panicked")))
     }
 
+    /// Every feature: whether it is present, and its name with its kernel option.
+    fn named(&self) -> [(bool, &'static str); 8] {
+        [
+            (self.htb, HTB),
+            (self.bfifo, BFIFO),
+            (self.u32, U32),
+            (self.ingress, INGRESS),
+            (self.ifb, IFB),
+            (self.mirred, MIRRED),
+            (self.tbf, "TBF (CONFIG_NET_SCH_TBF)"),
+            (self.netem, "netem (CONFIG_NET_SCH_NETEM)"),
+        ]
+    }
+
+    fn first_missing(&self, names: &[&'static str]) -> Option<&'static str> {
+        self.named()
+            .into_iter()
+            .find(|(present, name)| !present && names.contains(name))
+            .map(|(_, name)| name)
+    }
+
     /// What is missing for shaping at all, if anything.
     pub fn missing_for_shaping(&self) -> Option<&'static str> {
-        [
-            (self.htb, "HTB (CONFIG_NET_SCH_HTB)"),
-            (self.bfifo, "bfifo (CONFIG_NET_SCH_FIFO)"),
-            (self.u32, "the u32 classifier (CONFIG_NET_CLS_U32)"),
-        ]
-        .into_iter()
-        .find(|(present, _)| !present)
-        .map(|(_, name)| name)
+        self.first_missing(&[HTB, BFIFO, U32])
     }
 
     /// What is missing for ingress shaping, if anything.
     pub fn missing_for_ingress(&self) -> Option<&'static str> {
-        [
-            (self.ingress, "the ingress qdisc (CONFIG_NET_SCH_INGRESS)"),
-            (self.ifb, "IFB devices (CONFIG_IFB)"),
-            (self.mirred, "the mirred action (CONFIG_NET_ACT_MIRRED)"),
-        ]
-        .into_iter()
-        .find(|(present, _)| !present)
-        .map(|(_, name)| name)
+        self.first_missing(&[INGRESS, IFB, MIRRED])
+    }
+
+    /// A feature `earlier` had and this probe did not find, if any.
+    pub fn lost_since(&self, earlier: &Features) -> Option<&'static str> {
+        earlier
+            .named()
+            .into_iter()
+            .zip(self.named())
+            .find(|((before, _), (now, _))| *before && !now)
+            .map(|((_, name), _)| name)
     }
 }
+
+const HTB: &str = "HTB (CONFIG_NET_SCH_HTB)";
+const BFIFO: &str = "bfifo (CONFIG_NET_SCH_FIFO)";
+const U32: &str = "the u32 classifier (CONFIG_NET_CLS_U32)";
+const INGRESS: &str = "the ingress qdisc (CONFIG_NET_SCH_INGRESS)";
+const IFB: &str = "IFB devices (CONFIG_IFB)";
+const MIRRED: &str = "the mirred action (CONFIG_NET_ACT_MIRRED)";
 
 /// Runs the probe in the calling thread's (scratch) namespace.
 fn probe_here() -> io::Result<Features> {
@@ -184,5 +208,31 @@ fn present(results: Vec<Result<(), KernelError>>) -> bool {
             false
         }
         None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lost_features_and_missing_ones_are_named() {
+        let all = Features::all();
+        let without_netem = Features {
+            netem: false,
+            ..all
+        };
+        assert_eq!(
+            without_netem.lost_since(&all),
+            Some("netem (CONFIG_NET_SCH_NETEM)")
+        );
+        assert_eq!(all.lost_since(&without_netem), None, "gained, not lost");
+        assert_eq!(all.missing_for_shaping(), None);
+        let no_ifb = Features { ifb: false, ..all };
+        assert_eq!(
+            no_ifb.missing_for_ingress(),
+            Some("IFB devices (CONFIG_IFB)")
+        );
+        assert_eq!(no_ifb.missing_for_shaping(), None);
     }
 }

@@ -25,7 +25,10 @@ pub mod wire;
 
 pub use error::ShapeError;
 pub use features::Features;
-pub use plan::{ClassPlan, Direction, DirectionPlan, Impairment, InterfacePlan, PlanError};
-pub use shaper::{ApplyReport, DirectionRates, IFB_PREFIX, RateChange, RateChanges, Shaper};
+pub use plan::{
+    ClassPlan, Direction, DirectionPlan, DirectionRates, Impairment, InterfacePlan, PlanError,
+    RateChange, RateChanges,
+};
+pub use shaper::{ApplyReport, IFB_PREFIX, Shaper};
 pub use state::IfaceRef;
 pub use stats::{ClassStats, DirectionStats, InterfaceStats};

@@ -84,45 +84,61 @@ impl Rtnl {
         seq
     }
 
-    /// Sends `requests` in as few writes as possible, each with an ack, then reads every ack.
-    /// The kernel handles them in order and goes on after a failed one; the result has one
-    /// entry per request.
+    /// Sends `requests` in as few writes as possible and returns one result per request.
+    ///
+    /// Only the last request of each write asks for an ack: the kernel handles the requests of
+    /// a write in order, goes on after a failed one, and answers every failure with an error
+    /// message whether asked or not, so once the last request's ack (or error) is read, every
+    /// earlier failure has been read too. This saves reading one ack per request.
     pub fn execute(&mut self, requests: Vec<Request>) -> io::Result<Vec<Result<(), KernelError>>> {
-        let mut results = vec![Ok(()); requests.len()];
-        let mut pending: Vec<(u32, usize)> = Vec::with_capacity(requests.len());
-        let mut out = Vec::with_capacity(requests.len() * 96);
         let count = requests.len();
+        let mut results = vec![Ok(()); count];
+        let mut out = Vec::with_capacity(count.min(1024) * 96);
+        let mut chunk_first = 0;
+        let mut first_seq = 0;
         for (i, request) in requests.into_iter().enumerate() {
-            let seq = self.encode(request.message, request.flags | NLM_F_ACK, &mut out);
-            pending.push((seq, i));
+            let start = out.len();
+            let seq = self.encode(request.message, request.flags, &mut out);
+            if i == chunk_first {
+                first_seq = seq;
+            }
             if out.len() >= MAX_WRITE - 4096 || i + 1 == count {
+                // NLM_F_ACK on the chunk's last message: the flags are bytes 6..8 of its header.
+                let flags = u16::from_ne_bytes([out[start + 6], out[start + 7]]) | NLM_F_ACK;
+                out[start + 6..start + 8].copy_from_slice(&flags.to_ne_bytes());
                 self.socket.send(&out, 0)?;
                 out.clear();
-                self.read_acks(&mut pending, &mut results)?;
+                let chunk = &mut results[chunk_first..=i];
+                self.read_until_acked(first_seq, seq, chunk)?;
+                chunk_first = i + 1;
             }
         }
         Ok(results)
     }
 
-    fn read_acks(
+    /// Reads answers to the requests numbered `first_seq..=last_seq` (whose results are
+    /// `results`, in order) until the last one's.
+    fn read_until_acked(
         &mut self,
-        pending: &mut Vec<(u32, usize)>,
+        first_seq: u32,
+        last_seq: u32,
         results: &mut [Result<(), KernelError>],
     ) -> io::Result<()> {
-        while !pending.is_empty() {
+        loop {
             let n = self.socket.recv(&mut &mut self.buf[..], 0)?;
+            let mut done = false;
             for (kind, seq, payload) in messages(&self.buf[..n]) {
-                if kind != NLMSG_ERROR {
+                let index = seq.wrapping_sub(first_seq) as usize;
+                if kind != NLMSG_ERROR || index >= results.len() {
                     continue;
                 }
-                let Some(at) = pending.iter().position(|(s, _)| *s == seq) else {
-                    continue;
-                };
-                let (_, index) = pending.swap_remove(at);
                 results[index] = parse_ack(payload);
+                done |= seq == last_seq;
+            }
+            if done {
+                return Ok(());
             }
         }
-        Ok(())
     }
 
     /// Sends a dump request and returns the raw payload of every message of the answer.

@@ -8,7 +8,7 @@
 //! it). [`InterfacePlan::validate`] checks everything the kernel would refuse or silently get
 //! wrong, and names the field of the first problem.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 use qoelab_units::{Millis, Percent, RATE_FORMS, Rate, SIZE_FORMS, Size};
@@ -30,6 +30,9 @@ pub const MAX_QUEUE_MS: u64 = 10_000;
 pub const MAX_DELAY_MS: u64 = 60_000;
 /// The smallest default burst: more than one full Ethernet frame.
 pub const MIN_BURST_BYTES: u64 = 1600;
+/// The most u32 filters (hash tables) the kernel holds under one qdisc; each class has one per
+/// address family it matches.
+pub const MAX_U32_FILTERS: usize = 2047;
 
 /// The two directions, as named in plans, field paths and the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -89,9 +92,81 @@ impl InterfacePlan {
         }
     }
 
+    /// Gives the classes named in `changes` their new rates (and ceilings, where given).
+    pub fn set_rates(&mut self, changes: &RateChanges) -> Result<(), PlanError> {
+        for (direction, rates) in changes.directions() {
+            let Some(plan) = self.direction_mut(direction) else {
+                return Err(PlanError::new(
+                    direction.as_str(),
+                    "(rates)",
+                    format!("{direction} is not shaped by the plan in force"),
+                    "rate changes for a shaped direction",
+                ));
+            };
+            let index: HashMap<&str, usize> = plan
+                .classes
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.name.as_str(), i))
+                .collect();
+            let mut targets = Vec::with_capacity(rates.len());
+            for (name, change) in rates {
+                let position = match name.as_str() {
+                    DEFAULT_CLASS_NAME => None,
+                    name => match index.get(name) {
+                        Some(i) => Some(*i),
+                        None => {
+                            let names: Vec<&str> = std::iter::once(DEFAULT_CLASS_NAME)
+                                .chain(plan.classes.iter().map(|c| c.name.as_str()))
+                                .collect();
+                            return Err(PlanError::new(
+                                format!("{direction}.{name}"),
+                                name,
+                                "no class of this name",
+                                format!("one of: {}", names.join(", ")),
+                            ));
+                        }
+                    },
+                };
+                targets.push((position, change));
+            }
+            for (position, change) in targets {
+                let class = match position {
+                    Some(i) => &mut plan.classes[i],
+                    None => &mut plan.default,
+                };
+                class.rate_bps = change.rate_bps;
+                if change.ceil_bps.is_some() {
+                    class.ceil_bps = change.ceil_bps;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The value at a field path such as `egress.classes[1].rate_bps`, as JSON text (strings
+    /// bare).
+    pub fn value_at(&self, path: &str) -> Option<String> {
+        let json = serde_json::to_value(self).ok()?;
+        json_at(&json, path).map(|v| match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+    }
+
     /// Checks the plan against the rules below and the kernel's `features`; the error names
     /// the first offending field.
     pub fn validate(&self, features: &Features) -> Result<(), PlanError> {
+        self.validate_with(features, Checks::All)
+    }
+
+    /// Checks a plan that differs from a valid one only in rates and ceilings: everything but
+    /// names and matches, which are what makes a full check grow with the square of the classes.
+    pub fn validate_rates(&self, features: &Features) -> Result<(), PlanError> {
+        self.validate_with(features, Checks::Rates)
+    }
+
+    fn validate_with(&self, features: &Features, checks: Checks) -> Result<(), PlanError> {
         if self.egress.is_none() && self.ingress.is_none() {
             return Err(PlanError::new(
                 "egress",
@@ -102,7 +177,7 @@ impl InterfacePlan {
         }
         for direction in Direction::ALL {
             if let Some(plan) = self.direction(direction) {
-                plan.validate(direction.as_str(), features)?;
+                plan.validate(direction.as_str(), features, checks)?;
             }
         }
         Ok(())
@@ -122,8 +197,17 @@ pub struct DirectionPlan {
     pub classes: Vec<ClassPlan>,
 }
 
+/// What a validation covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Checks {
+    /// Everything.
+    All,
+    /// All but names and matches.
+    Rates,
+}
+
 impl DirectionPlan {
-    fn validate(&self, path: &str, features: &Features) -> Result<(), PlanError> {
+    fn validate(&self, path: &str, features: &Features, checks: Checks) -> Result<(), PlanError> {
         let parent = self.rate_bps.bps();
         if parent == 0 || parent > MAX_RATE_BPS {
             return Err(PlanError::new(
@@ -147,18 +231,9 @@ impl DirectionPlan {
             self.rate_bps,
             features,
         )?;
-        let mut names = BTreeSet::new();
         for (i, class) in self.classes.iter().enumerate() {
             let class_path = format!("{path}.classes[{i}]");
             class.validate(&class_path, Role::Analytic, self.rate_bps, features)?;
-            if !names.insert(class.name.as_str()) {
-                return Err(PlanError::new(
-                    format!("{class_path}.name"),
-                    &class.name,
-                    "another class of this direction has the same name",
-                    "a name used once per direction",
-                ));
-            }
         }
         let total: u64 = self
             .classes
@@ -176,6 +251,44 @@ impl DirectionPlan {
                     self.rate_bps
                 ),
                 "rates whose sum is at most the direction's rate_bps (ceilings may exceed it)",
+            ));
+        }
+        if checks == Checks::All {
+            self.validate_matches(path)?;
+        }
+        Ok(())
+    }
+
+    /// Checks names and matches: unique names, valid matches, no overlaps, and no more u32
+    /// filters than the kernel holds.
+    fn validate_matches(&self, path: &str) -> Result<(), PlanError> {
+        let mut names = BTreeSet::new();
+        let mut filters = 0;
+        for (i, class) in self.classes.iter().enumerate() {
+            let class_path = format!("{path}.classes[{i}]");
+            class.validate_match(&class_path)?;
+            filters += class.matches.as_ref().map_or(0, Match::filters);
+            if !names.insert(class.name.as_str()) {
+                return Err(PlanError::new(
+                    format!("{class_path}.name"),
+                    &class.name,
+                    "another class of this direction has the same name",
+                    "a name used once per direction",
+                ));
+            }
+        }
+        if filters > MAX_U32_FILTERS {
+            return Err(PlanError::new(
+                format!("{path}.classes"),
+                format!("{} classes", self.classes.len()),
+                format!(
+                    "the matches need {filters} u32 filters (one per class and address family \
+                     it matches); the kernel holds at most {MAX_U32_FILTERS} under one qdisc"
+                ),
+                format!(
+                    "matches needing at most {MAX_U32_FILTERS} filters: fewer classes, or a src \
+                     or dst prefix on each match so it covers one address family"
+                ),
             ));
         }
         for (i, a) in self.classes.iter().enumerate() {
@@ -200,14 +313,46 @@ impl DirectionPlan {
         }
         Ok(())
     }
+}
 
-    /// The class called `name` (`default` is the default class).
-    pub fn class_mut(&mut self, name: &str) -> Option<&mut ClassPlan> {
-        if name == DEFAULT_CLASS_NAME {
-            return Some(&mut self.default);
-        }
-        self.classes.iter_mut().find(|c| c.name == name)
+/// New rates for some classes of one direction, by class name (`default` for the default
+/// class).
+pub type DirectionRates = BTreeMap<String, RateChange>;
+
+/// New rates for classes of an interface.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateChanges {
+    /// Egress classes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub egress: DirectionRates,
+    /// Ingress classes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ingress: DirectionRates,
+}
+
+impl RateChanges {
+    /// The directions with changes, and their changes.
+    pub fn directions(&self) -> impl Iterator<Item = (Direction, &DirectionRates)> {
+        [
+            (Direction::Egress, &self.egress),
+            (Direction::Ingress, &self.ingress),
+        ]
+        .into_iter()
+        .filter(|(_, rates)| !rates.is_empty())
     }
+}
+
+/// A class's new rate and, optionally, ceiling (otherwise the ceiling is kept, or follows the
+/// rate if the class had none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateChange {
+    /// New guaranteed rate.
+    pub rate_bps: Rate,
+    /// New ceiling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ceil_bps: Option<Rate>,
 }
 
 /// A plan file (TOML): one `[[interface]]` table per interface, each with the interface's
@@ -308,6 +453,35 @@ impl ClassPlan {
             .unwrap_or_else(|| default_burst(rate))
     }
 
+    /// Checks an analytic class's name and match.
+    fn validate_match(&self, path: &str) -> Result<(), PlanError> {
+        let field = |name: &str| format!("{path}.{name}");
+        let valid = (1..=64).contains(&self.name.len())
+            && self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            && self.name != DEFAULT_CLASS_NAME;
+        if !valid {
+            return Err(PlanError::new(
+                field("name"),
+                &self.name,
+                "not a valid class name",
+                "1 to 64 letters, digits, '-', '_' or '.', other than 'default'",
+            ));
+        }
+        match &self.matches {
+            None => Err(PlanError::new(
+                field("match"),
+                "(none)",
+                "a class needs a match, or it would get no traffic",
+                "match = { dst = \"198.18.2.2\", protocol = \"tcp\", dst_port = 5001 } \
+                 or any of src, dst, protocol, src_port, dst_port",
+            )),
+            Some(m) => m.validate(&field("match")),
+        }
+    }
+
     fn validate(
         &self,
         path: &str,
@@ -316,52 +490,22 @@ impl ClassPlan {
         features: &Features,
     ) -> Result<(), PlanError> {
         let field = |name: &str| format!("{path}.{name}");
-        match role {
-            Role::Default => {
-                if !self.name.is_empty() && self.name != DEFAULT_CLASS_NAME {
-                    return Err(PlanError::new(
-                        field("name"),
-                        &self.name,
-                        "the default class is always called 'default'",
-                        "no name, or 'default'",
-                    ));
-                }
-                if let Some(m) = &self.matches {
-                    return Err(PlanError::new(
-                        field("match"),
-                        m,
-                        "the default class takes what no class matches; it has no match",
-                        "no match on the default class",
-                    ));
-                }
+        if role == Role::Default {
+            if !self.name.is_empty() && self.name != DEFAULT_CLASS_NAME {
+                return Err(PlanError::new(
+                    field("name"),
+                    &self.name,
+                    "the default class is always called 'default'",
+                    "no name, or 'default'",
+                ));
             }
-            Role::Analytic => {
-                let valid = (1..=64).contains(&self.name.len())
-                    && self
-                        .name
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-                    && self.name != DEFAULT_CLASS_NAME;
-                if !valid {
-                    return Err(PlanError::new(
-                        field("name"),
-                        &self.name,
-                        "not a valid class name",
-                        "1 to 64 letters, digits, '-', '_' or '.', other than 'default'",
-                    ));
-                }
-                match &self.matches {
-                    None => {
-                        return Err(PlanError::new(
-                            field("match"),
-                            "(none)",
-                            "a class needs a match, or it would get no traffic",
-                            "match = { dst = \"198.18.2.2\", protocol = \"tcp\", dst_port = 5001 } \
-                             or any of src, dst, protocol, src_port, dst_port",
-                        ));
-                    }
-                    Some(m) => m.validate(&field("match"))?,
-                }
+            if let Some(m) = &self.matches {
+                return Err(PlanError::new(
+                    field("match"),
+                    m,
+                    "the default class takes what no class matches; it has no match",
+                    "no match on the default class",
+                ));
             }
         }
         let rate = self.rate_bps.bps();
@@ -464,6 +608,28 @@ impl Impairment {
         }
         Ok(())
     }
+}
+
+/// The value at a field path such as `egress.classes[1].rate_bps` (the form of
+/// [`PlanError::field`]; `?` parts, as serde_path_to_error writes unknown ones, are skipped).
+pub fn json_at<'a>(value: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
+    let mut at = value;
+    for part in path.split('.').filter(|p| !p.is_empty() && *p != "?") {
+        let (name, index) = match part.split_once('[') {
+            Some((name, rest)) => (
+                name,
+                Some(rest.trim_end_matches(']').parse::<usize>().ok()?),
+            ),
+            None => (part, None),
+        };
+        if !name.is_empty() {
+            at = at.get(name)?;
+        }
+        if let Some(i) = index {
+            at = at.get(i)?;
+        }
+    }
+    Some(at)
 }
 
 /// A plan that cannot be applied: the field, the value given, what is wrong and what would be
@@ -586,6 +752,21 @@ mod tests {
         assert_eq!(field_of(&p), "egress.rate_bps");
 
         assert_eq!(field_of(&InterfacePlan::default()), "egress");
+    }
+
+    #[test]
+    fn values_are_found_by_their_field_path() {
+        let p = plan(TWO_CLASSES);
+        assert_eq!(
+            p.value_at("egress.classes[1].rate_bps").as_deref(),
+            Some("8000000")
+        );
+        assert_eq!(
+            p.value_at("egress.classes[0].match").as_deref(),
+            Some(r#"{"dst_port":5001,"protocol":"tcp"}"#)
+        );
+        assert_eq!(p.value_at("egress.classes[2].rate_bps"), None);
+        assert_eq!(p.value_at("ingress"), None);
     }
 
     #[test]

@@ -6,7 +6,12 @@
 //! changed in place too; filters of a class are replaced only when its match changes; what is
 //! already right is left alone, so applying the same plan twice sends nothing the second time.
 //! Requests are ordered so each one's prerequisites come first: root qdisc, classes (parents
-//! first), leaf queues, filter removals, filter additions, class removals.
+//! first), leaf queues, filter removals, filter additions, class removals. Each request names
+//! the plan field it carries out, so a kernel refusal can be reported against that field.
+//!
+//! [`change_in_place`] is the fast path of a rate change: it trusts that the kernel still has
+//! the tree and sends only in-place changes, each of which the kernel refuses if its object is
+//! gone (the caller then falls back to reading the kernel's state and diffing).
 
 use std::collections::BTreeMap;
 use std::io;
@@ -14,7 +19,7 @@ use std::io;
 use qoelab_units::Rate;
 
 use crate::netlink::{Request, Rtnl};
-use crate::plan::{ClassPlan, DirectionPlan};
+use crate::plan::{ClassPlan, Direction, DirectionPlan};
 use crate::tc::{self, DumpKind, Mode, Object};
 use crate::wire::{self, HtbClass};
 
@@ -72,6 +77,40 @@ pub struct Class {
     pub htb: HtbClass,
     /// Its queue; `None` for the root class.
     pub leaf: Option<Leaf>,
+    /// The plan field it comes from, e.g. `egress.classes[2]` (`egress.rate_bps` for the root
+    /// class).
+    pub field: String,
+}
+
+impl Class {
+    /// The plan field its queue comes from.
+    fn leaf_field(&self) -> String {
+        match self.leaf {
+            Some(Leaf::Netem(_)) => format!("{}.impairment", self.field),
+            _ => format!("{}.queue_ms", self.field),
+        }
+    }
+
+    fn change(&self, mode: Mode, ifindex: u32) -> Request {
+        tc::htb_class(
+            mode,
+            ifindex,
+            tc::class_handle(self.minor),
+            self.parent,
+            &self.htb,
+        )
+    }
+
+    fn leaf_request(&self, leaf: &Leaf, mode: Mode, ifindex: u32) -> Request {
+        tc::qdisc(
+            mode,
+            ifindex,
+            tc::leaf_handle(self.minor),
+            tc::class_handle(self.minor),
+            leaf.kind(),
+            Some(leaf.options()),
+        )
+    }
 }
 
 /// The u32 entries of one priority and protocol: (keys, target class).
@@ -127,8 +166,40 @@ fn leaf(class: &ClassPlan, mtu: u32) -> Leaf {
     }
 }
 
-/// The desired tree for `plan`, with class minors from `minors` and queues sized for `mtu`.
-pub fn desired(plan: &DirectionPlan, minors: &BTreeMap<String, u16>, mtu: u32) -> Tree {
+/// The desired tree for the plan of `direction`, with class minors from `minors` and queues
+/// sized for `mtu`.
+pub fn desired(
+    direction: Direction,
+    plan: &DirectionPlan,
+    minors: &BTreeMap<String, u16>,
+    mtu: u32,
+) -> Tree {
+    let mut filters: BTreeMap<(u16, u16), FilterSet> = BTreeMap::new();
+    for class in &plan.classes {
+        let Some(&minor) = minors.get(&class.name) else {
+            continue;
+        };
+        for entry in class.matches.iter().flat_map(|m| m.entries()) {
+            filters
+                .entry((tc::filter_prio(minor, entry.ethertype), entry.ethertype))
+                .or_default()
+                .push((entry.keys, tc::class_handle(minor)));
+        }
+    }
+    Tree {
+        classes: classes(direction, plan, minors, mtu),
+        filters,
+    }
+}
+
+/// The desired classes of the plan of `direction`: root class, default class, then the
+/// analytics by minor.
+pub fn classes(
+    direction: Direction,
+    plan: &DirectionPlan,
+    minors: &BTreeMap<String, u16>,
+    mtu: u32,
+) -> Vec<Class> {
     let root_class = ClassPlan {
         name: String::new(),
         rate_bps: plan.rate_bps,
@@ -145,36 +216,31 @@ pub fn desired(plan: &DirectionPlan, minors: &BTreeMap<String, u16>, mtu: u32) -
             parent: tc::handle(tc::ROOT_MAJOR, 0),
             htb: htb_params(&root_class, plan.rate_bps, plan.rate_bps),
             leaf: None,
+            field: format!("{direction}.rate_bps"),
         },
         Class {
             minor: tc::DEFAULT_CLASS,
             parent: root,
             htb: htb_params(&plan.default, plan.default.rate_bps, plan.default.ceil()),
             leaf: Some(leaf(&plan.default, mtu)),
+            field: format!("{direction}.default"),
         },
     ];
-    let mut filters: BTreeMap<(u16, u16), FilterSet> = BTreeMap::new();
-    let mut analytics: Vec<(u16, &ClassPlan)> = plan
+    let mut analytics: Vec<(u16, usize, &ClassPlan)> = plan
         .classes
         .iter()
-        .filter_map(|c| minors.get(&c.name).map(|m| (*m, c)))
+        .enumerate()
+        .filter_map(|(i, c)| minors.get(&c.name).map(|m| (*m, i, c)))
         .collect();
-    analytics.sort_by_key(|(minor, _)| *minor);
-    for (minor, class) in analytics {
-        classes.push(Class {
-            minor,
-            parent: root,
-            htb: htb_params(class, class.rate_bps, class.ceil()),
-            leaf: Some(leaf(class, mtu)),
-        });
-        for entry in class.matches.iter().flat_map(|m| m.entries()) {
-            filters
-                .entry((tc::filter_prio(minor, entry.ethertype), entry.ethertype))
-                .or_default()
-                .push((entry.keys, tc::class_handle(minor)));
-        }
-    }
-    Tree { classes, filters }
+    analytics.sort_by_key(|(minor, _, _)| *minor);
+    classes.extend(analytics.into_iter().map(|(minor, index, class)| Class {
+        minor,
+        parent: root,
+        htb: htb_params(class, class.rate_bps, class.ceil()),
+        leaf: Some(leaf(class, mtu)),
+        field: format!("{direction}.classes[{index}]"),
+    }));
+    classes
 }
 
 /// What the kernel has on one device, as far as the shaper cares.
@@ -254,19 +320,35 @@ pub enum Effect {
     Delete,
 }
 
-/// A request and what it does.
+/// A request, what it does, and the plan field it carries out.
 #[derive(Debug, Clone)]
 pub struct Step {
     /// The request.
     pub request: Request,
     /// Its effect.
     pub effect: Effect,
+    /// The plan field the request carries out (e.g. `egress.classes[2].match`, or `iface` for
+    /// the interface's own qdiscs); `None` for requests that undo what a plan no longer wants.
+    pub field: Option<String>,
 }
 
 impl Step {
-    /// A step with `effect`.
-    pub fn new(effect: Effect, request: Request) -> Step {
-        Step { request, effect }
+    /// A step with `effect` carrying out `field`.
+    pub fn new(effect: Effect, field: impl Into<String>, request: Request) -> Step {
+        Step {
+            request,
+            effect,
+            field: Some(field.into()),
+        }
+    }
+
+    /// A step that undoes something, with `effect`.
+    pub fn undo(effect: Effect, request: Request) -> Step {
+        Step {
+            request,
+            effect,
+            field: None,
+        }
     }
 }
 
@@ -303,8 +385,9 @@ fn filter_sets(filters: &[Object]) -> BTreeMap<(u16, u16), FilterSet> {
     sets
 }
 
-/// The steps that turn `actual` into `tree` on device `ifindex`.
-pub fn diff(tree: &Tree, actual: &Actual, ifindex: u32) -> Vec<Step> {
+/// The steps that turn `actual` into `tree` on device `ifindex`; the root qdisc's step carries
+/// out `root_field`.
+pub fn diff(tree: &Tree, actual: &Actual, ifindex: u32, root_field: &str) -> Vec<Step> {
     let mut steps = Vec::new();
     let root = tc::handle(tc::ROOT_MAJOR, 0);
     let fresh = !actual.root_is_ours();
@@ -312,6 +395,7 @@ pub fn diff(tree: &Tree, actual: &Actual, ifindex: u32) -> Vec<Step> {
         let options = wire::htb_qdisc(tc::DEFAULT_CLASS, R2Q);
         steps.push(Step::new(
             Effect::Create,
+            root_field,
             tc::qdisc(
                 Mode::Replace,
                 ifindex,
@@ -326,35 +410,40 @@ pub fn diff(tree: &Tree, actual: &Actual, ifindex: u32) -> Vec<Step> {
     let actual = if fresh { &empty } else { actual };
     for class in &tree.classes {
         let handle = tc::class_handle(class.minor);
-        match actual
+        let step = match actual
             .classes
             .get(&handle)
             .map(|o| (o, HtbClass::decode(&o.options)))
         {
-            None => steps.push(Step::new(
-                Effect::Create,
-                tc::htb_class(Mode::Create, ifindex, handle, class.parent, &class.htb),
-            )),
+            None => Some((Effect::Create, Mode::Create)),
             Some((object, have))
                 if parent_of(object) != class.parent
                     || !have.is_some_and(|h| same_class(&class.htb, &h)) =>
             {
-                steps.push(Step::new(
-                    Effect::Change,
-                    tc::htb_class(Mode::Change, ifindex, handle, class.parent, &class.htb),
-                ))
+                Some((Effect::Change, Mode::Change))
             }
-            Some(_) => {}
+            Some(_) => None,
+        };
+        if let Some((effect, mode)) = step {
+            steps.push(Step::new(effect, &class.field, class.change(mode, ifindex)));
         }
     }
     for class in &tree.classes {
         let Some(leaf) = &class.leaf else { continue };
-        let parent = tc::class_handle(class.minor);
         let handle = tc::leaf_handle(class.minor);
-        let step = match actual.leaves.get(&parent) {
+        let step = match actual.leaves.get(&tc::class_handle(class.minor)) {
             Some(have) if have.handle == handle && leaf.matches(have) => None,
             Some(have) if have.handle == handle && have.kind == leaf.kind() => {
                 Some((Effect::Change, Mode::Change))
+            }
+            Some(have) if have.handle == handle => {
+                // The kernel changes a qdisc only into its own kind, and replaces one only by
+                // a qdisc of another handle: ours goes, then comes back as the new kind.
+                steps.push(Step::undo(
+                    Effect::Delete,
+                    tc::delete_qdisc(ifindex, handle, tc::class_handle(class.minor)),
+                ));
+                Some((Effect::Create, Mode::Create))
             }
             Some(_) => Some((Effect::Change, Mode::Replace)),
             None => Some((Effect::Create, Mode::Create)),
@@ -362,14 +451,8 @@ pub fn diff(tree: &Tree, actual: &Actual, ifindex: u32) -> Vec<Step> {
         if let Some((effect, mode)) = step {
             steps.push(Step::new(
                 effect,
-                tc::qdisc(
-                    mode,
-                    ifindex,
-                    handle,
-                    parent,
-                    leaf.kind(),
-                    Some(leaf.options()),
-                ),
+                class.leaf_field(),
+                class.leaf_request(leaf, mode, ifindex),
             ));
         }
     }
@@ -378,17 +461,25 @@ pub fn diff(tree: &Tree, actual: &Actual, ifindex: u32) -> Vec<Step> {
     want.values_mut().for_each(|set| set.sort());
     for (key @ (prio, ethertype), set) in &have {
         if want.get(key) != Some(set) {
-            steps.push(Step::new(
+            steps.push(Step::undo(
                 Effect::Delete,
                 tc::delete_filters(ifindex, root, *prio, *ethertype),
             ));
         }
     }
+    let match_field = |classid: u32| {
+        tree.classes
+            .iter()
+            .find(|c| tc::class_handle(c.minor) == classid)
+            .map(|c| format!("{}.match", c.field))
+            .unwrap_or_default()
+    };
     for (key @ (prio, ethertype), set) in &want {
         if have.get(key) != Some(set) {
             for (keys, classid) in set {
                 steps.push(Step::new(
                     Effect::Create,
+                    match_field(*classid),
                     tc::u32_filter(ifindex, root, *prio, *ethertype, keys, *classid),
                 ));
             }
@@ -397,9 +488,36 @@ pub fn diff(tree: &Tree, actual: &Actual, ifindex: u32) -> Vec<Step> {
     let wanted: Vec<u16> = tree.classes.iter().map(|c| c.minor).collect();
     for (minor, _) in actual.our_classes() {
         if !wanted.contains(&minor) {
-            steps.push(Step::new(
+            steps.push(Step::undo(
                 Effect::Delete,
                 tc::delete_class(ifindex, tc::class_handle(minor)),
+            ));
+        }
+    }
+    steps
+}
+
+/// In-place changes (`tc class change`, `tc qdisc change`) of those of `classes` whose minors
+/// are in `minors`, and of their queues, on device `ifindex`. Each is refused by the kernel if
+/// its object does not exist (or a queue is of another kind), and none creates anything.
+pub fn change_in_place(classes: &[Class], minors: &[u16], ifindex: u32) -> Vec<Step> {
+    let mut minors = minors.to_vec();
+    minors.sort_unstable();
+    let mut steps = Vec::with_capacity(2 * minors.len());
+    for class in classes
+        .iter()
+        .filter(|c| minors.binary_search(&c.minor).is_ok())
+    {
+        steps.push(Step::new(
+            Effect::Change,
+            &class.field,
+            class.change(Mode::Change, ifindex),
+        ));
+        if let Some(leaf) = &class.leaf {
+            steps.push(Step::new(
+                Effect::Change,
+                class.leaf_field(),
+                class.leaf_request(leaf, Mode::Change, ifindex),
             ));
         }
     }
@@ -428,7 +546,7 @@ mod tests {
 
     #[test]
     fn classes_get_bursts_quanta_and_queues_from_their_rates() {
-        let tree = desired(&plan(PLAN), &minors(), 1500);
+        let tree = desired(Direction::Egress, &plan(PLAN), &minors(), 1500);
         let cam = &tree.classes[2];
         assert_eq!(cam.minor, 3);
         assert_eq!(cam.htb.rate_bytes, 250_000);
@@ -456,7 +574,7 @@ mod tests {
     fn a_small_queue_still_holds_two_frames() {
         let mut p = plan(PLAN);
         p.classes[0].rate_bps = Rate::from_bps(8_000);
-        let tree = desired(&p, &minors(), 1500);
+        let tree = desired(Direction::Egress, &p, &minors(), 1500);
         assert_eq!(tree.classes[2].leaf, Some(Leaf::Bfifo(2 * 1514)));
     }
 
@@ -527,20 +645,38 @@ mod tests {
 
     #[test]
     fn a_fresh_device_gets_everything_and_an_applied_one_nothing() {
-        let tree = desired(&plan(PLAN), &minors(), 1500);
-        let steps = diff(&tree, &Actual::default(), 7);
+        let tree = desired(Direction::Egress, &plan(PLAN), &minors(), 1500);
+        let steps = diff(&tree, &Actual::default(), 7, "iface");
         // root qdisc, 3 classes, 2 leaves, 2 filters
         assert_eq!(steps.len(), 8);
         assert!(effects(&steps).iter().all(|e| *e == Effect::Create));
-        assert!(diff(&tree, &applied(&tree), 7).is_empty(), "idempotent");
+        assert!(
+            diff(&tree, &applied(&tree), 7, "iface").is_empty(),
+            "idempotent"
+        );
+    }
+
+    /// The steps from PLAN, as applied, to PLAN changed by `edit`.
+    fn steps_after(edit: impl FnOnce(&mut DirectionPlan)) -> Vec<Step> {
+        let tree = desired(Direction::Egress, &plan(PLAN), &minors(), 1500);
+        let mut p = plan(PLAN);
+        edit(&mut p);
+        let minors = if p.classes.is_empty() {
+            BTreeMap::new()
+        } else {
+            minors()
+        };
+        diff(
+            &desired(Direction::Egress, &p, &minors, 1500),
+            &applied(&tree),
+            7,
+            "iface",
+        )
     }
 
     #[test]
     fn a_rate_change_changes_the_class_and_its_queue_in_place() {
-        let tree = desired(&plan(PLAN), &minors(), 1500);
-        let mut p = plan(PLAN);
-        p.classes[0].rate_bps = Rate::from_bps(4_000_000);
-        let steps = diff(&desired(&p, &minors(), 1500), &applied(&tree), 7);
+        let steps = steps_after(|p| p.classes[0].rate_bps = Rate::from_bps(4_000_000));
         assert_eq!(
             effects(&steps),
             [Effect::Change, Effect::Change],
@@ -554,12 +690,27 @@ mod tests {
     }
 
     #[test]
+    fn a_queue_of_another_kind_is_deleted_and_created_again() {
+        let steps = steps_after(|p| {
+            p.classes[0].impairment = Some(serde_json::from_str(r#"{"delay_ms": 20}"#).unwrap())
+        });
+        assert_eq!(effects(&steps), [Effect::Delete, Effect::Create]);
+        assert!(matches!(
+            &steps[0].request.message,
+            netlink_packet_route::RouteNetlinkMessage::DelQueueDiscipline(_)
+        ));
+        assert_eq!(
+            steps[1].field.as_deref(),
+            Some("egress.classes[0].impairment")
+        );
+    }
+
+    #[test]
     fn a_match_change_replaces_only_that_class_filters_and_removed_classes_go() {
-        let tree = desired(&plan(PLAN), &minors(), 1500);
-        let mut p = plan(PLAN);
-        p.classes[0].matches =
-            Some(serde_json::from_str(r#"{"protocol": "udp", "dst_port": 5001}"#).unwrap());
-        let steps = diff(&desired(&p, &minors(), 1500), &applied(&tree), 7);
+        let steps = steps_after(|p| {
+            p.classes[0].matches =
+                Some(serde_json::from_str(r#"{"protocol": "udp", "dst_port": 5001}"#).unwrap())
+        });
         assert_eq!(
             effects(&steps),
             [
@@ -569,8 +720,7 @@ mod tests {
                 Effect::Create
             ]
         );
-        p.classes.clear();
-        let steps = diff(&desired(&p, &BTreeMap::new(), 1500), &applied(&tree), 7);
+        let steps = steps_after(|p| p.classes.clear());
         assert_eq!(
             effects(&steps),
             [Effect::Delete, Effect::Delete, Effect::Delete],

@@ -3,6 +3,13 @@
 //!
 //! Every call is blocking (netlink round trips); one interface is worked on by one call at a
 //! time, different interfaces in parallel.
+//!
+//! A plan is applied by reading the kernel's state and sending the difference. A rate change
+//! takes a fast path when the interface was shaped by this shaper since it started: it sends
+//! only in-place changes of the named classes and their queues (the kernel refuses each one if
+//! its object is gone) without reading anything first, and falls back to the full read-and-diff
+//! when the kernel refuses one. The named classes therefore always end up at the requested
+//! rates, even if someone changed them behind the shaper's back.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -10,18 +17,54 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use qoelab_units::Rate;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ShapeError;
 use crate::features::Features;
-use crate::netlink::{KernelError, Rtnl};
-use crate::plan::{DEFAULT_CLASS_NAME, Direction, InterfacePlan, PlanError};
-use crate::reconcile::{self, Actual, Effect, Step};
+use crate::netlink::Rtnl;
+use crate::plan::{DEFAULT_CLASS_NAME, Direction, DirectionPlan, InterfacePlan, RateChanges};
+use crate::reconcile::{self, Actual, Effect, Step, Tree};
 use crate::state::{self, IfaceRef, IngressRecord, OriginalRoot, Record};
 use crate::stats::{ClassStats, DirectionStats, InterfaceStats};
 use crate::tc::{self, Link, Mode};
 use crate::wire::HtbClass;
+
+/// What a kernel refusal of a request says about whose fault it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// A value the kernel does not accept.
+    Value,
+    /// Perhaps a kind (qdisc, classifier, action, link) the kernel does not know.
+    Kind,
+    /// An object that appeared or vanished meanwhile (or, for creations, an unknown kind).
+    State,
+    /// Anything else: missing privileges, memory, a bug.
+    Internal,
+}
+
+fn fault_of(errno: i32) -> Fault {
+    match errno {
+        libc::EINVAL | libc::ERANGE | libc::EOVERFLOW | libc::E2BIG | libc::EMSGSIZE => {
+            Fault::Value
+        }
+        libc::EOPNOTSUPP => Fault::Kind,
+        libc::ENOENT | libc::EEXIST | libc::EBUSY | libc::ENODEV => Fault::State,
+        _ => Fault::Internal,
+    }
+}
+
+/// The value at `field` of `plan` (or the interface name for `iface`), shortened for messages.
+fn value_at(iface: &IfaceRef, plan: &InterfacePlan, field: &str) -> String {
+    const MAX: usize = 200;
+    let value = match field {
+        "iface" => iface.name.clone(),
+        field => plan.value_at(field).unwrap_or_default(),
+    };
+    match value.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}…", &value[..at]),
+        None => value,
+    }
+}
 
 /// `ETH_P_ALL`, the protocol of the ingress redirect.
 const ETH_P_ALL: u16 = 0x0003;
@@ -46,6 +89,14 @@ impl ApplyReport {
         self.created + self.changed + self.deleted
     }
 
+    fn plus(self, other: &ApplyReport) -> ApplyReport {
+        ApplyReport {
+            created: self.created + other.created,
+            changed: self.changed + other.changed,
+            deleted: self.deleted + other.deleted,
+        }
+    }
+
     fn count(&mut self, effect: Effect) {
         match effect {
             Effect::Create => self.created += 1,
@@ -55,45 +106,42 @@ impl ApplyReport {
     }
 }
 
-/// New rates for some classes of one direction, by class name (`default` for the default
-/// class).
-pub type DirectionRates = BTreeMap<String, RateChange>;
-
-/// New rates for classes of an interface.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateChanges {
-    /// Egress classes.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub egress: DirectionRates,
-    /// Ingress classes.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub ingress: DirectionRates,
-}
-
-/// A class's new rate and, optionally, ceiling (otherwise the ceiling is kept, or follows the
-/// rate if the class had none).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateChange {
-    /// New guaranteed rate.
-    pub rate_bps: Rate,
-    /// New ceiling.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ceil_bps: Option<Rate>,
-}
-
 #[derive(Debug, Default)]
 struct Slot {
     record: Option<Record>,
     rtnl: Option<Rtnl>,
+    /// The devices of the last successful transition, for the rate-change fast path.
+    devices: Option<Devices>,
+    /// The fingerprint of the state file last written, which journal lines follow, and the
+    /// journal's length.
+    journal: Option<(String, u64)>,
+}
+
+/// The journal length above which a rate change rewrites the state file instead.
+const MAX_JOURNAL_BYTES: u64 = 1 << 20;
+
+/// Interface indexes and MTU of a shaped interface and its IFB device.
+#[derive(Debug, Clone, Copy)]
+struct Devices {
+    egress: u32,
+    ingress: Option<u32>,
+    mtu: u32,
+}
+
+impl Devices {
+    fn of(&self, direction: Direction) -> Option<u32> {
+        match direction {
+            Direction::Egress => Some(self.egress),
+            Direction::Ingress => self.ingress,
+        }
+    }
 }
 
 /// Shapes interfaces as plans say, owning only what it creates.
 #[derive(Debug)]
 pub struct Shaper {
     state_dir: PathBuf,
-    features: Features,
+    features: Mutex<Features>,
     slots: Mutex<BTreeMap<IfaceRef, Arc<Mutex<Slot>>>>,
 }
 
@@ -109,7 +157,7 @@ impl Shaper {
             .map_err(|e| ShapeError::io("probe tc features in a scratch namespace", e))?;
         let shaper = Shaper {
             state_dir: state_dir.to_path_buf(),
-            features,
+            features: Mutex::new(features),
             slots: Mutex::new(BTreeMap::new()),
         };
         let records = state::load_all(state_dir).map_err(|e| {
@@ -141,7 +189,14 @@ impl Shaper {
 
     /// The kernel's tc features.
     pub fn features(&self) -> Features {
-        self.features
+        *lock(&self.features)
+    }
+
+    /// Replaces the probed features, as if the probe had found `features`; for tests of what
+    /// happens when the kernel lacks a feature the shaper believes it has (a module removed
+    /// after start). The next refusal of an unknown kind probes again.
+    pub fn assume_features(&self, features: Features) {
+        *lock(&self.features) = features;
     }
 
     /// Where state files are kept.
@@ -176,9 +231,18 @@ impl Shaper {
     /// Makes `iface` shaped as `plan` says, sending only what differs from the kernel's state.
     /// On any error the previous plan stays in force (or the interface stays unshaped).
     pub fn apply(&self, iface: &IfaceRef, plan: InterfacePlan) -> Result<ApplyReport, ShapeError> {
+        self.check(iface, &plan)?;
+        let slot = self.slot(iface);
+        let mut slot = lock(&slot);
+        self.apply_locked(&mut slot, iface, plan)
+    }
+
+    /// Checks names, plan and kernel features before anything is sent.
+    fn check(&self, iface: &IfaceRef, plan: &InterfacePlan) -> Result<(), ShapeError> {
         iface.validate()?;
-        plan.validate(&self.features)?;
-        if let Some(feature) = self.features.missing_for_shaping() {
+        let features = self.features();
+        plan.validate(&features)?;
+        if let Some(feature) = features.missing_for_shaping() {
             let field = if plan.egress.is_some() {
                 "egress"
             } else {
@@ -190,80 +254,81 @@ impl Shaper {
             });
         }
         if plan.ingress.is_some()
-            && let Some(feature) = self.features.missing_for_ingress()
+            && let Some(feature) = features.missing_for_ingress()
         {
             return Err(ShapeError::MissingFeature {
                 field: "ingress".into(),
                 feature: feature.into(),
             });
         }
-        let slot = self.slot(iface);
-        let mut slot = lock(&slot);
+        Ok(())
+    }
+
+    fn apply_locked(
+        &self,
+        slot: &mut Slot,
+        iface: &IfaceRef,
+        plan: InterfacePlan,
+    ) -> Result<ApplyReport, ShapeError> {
         let previous = slot.record.clone();
         let mut record = previous
             .clone()
             .unwrap_or_else(|| Record::new(iface.clone()));
         record.plan = plan;
         record.assign_minors();
-        self.take_ownership(&mut slot, &mut record)?;
-        self.store(&record)?;
-        match self.transition(&mut slot, record.clone()) {
+        self.take_ownership(slot, &mut record)?;
+        self.store(slot, &record)?;
+        match self.transition(slot, record.clone()) {
             Ok(report) => {
                 slot.record = Some(record);
                 Ok(report)
             }
             Err(err) => {
-                self.roll_back(&mut slot, iface, previous);
+                let err = self.judge(iface, &record.plan, err);
+                self.roll_back(slot, iface, previous);
                 Err(err)
             }
         }
     }
 
-    /// Changes the rates of some classes, keeping everything else of the plan in force.
+    /// Changes the rates of some classes, keeping everything else of the plan in force. The
+    /// named classes are always written, even at their current rates, so that they end up as
+    /// asked whatever happened to them meanwhile.
     pub fn set_rates(
         &self,
         iface: &IfaceRef,
         changes: &RateChanges,
     ) -> Result<ApplyReport, ShapeError> {
-        let mut plan = self.plan(iface).ok_or_else(|| ShapeError::NotShaped {
-            iface: iface.to_string(),
-        })?;
-        for (direction, rates) in [
-            (Direction::Egress, &changes.egress),
-            (Direction::Ingress, &changes.ingress),
-        ] {
-            if rates.is_empty() {
-                continue;
-            }
-            let Some(direction_plan) = plan.direction_mut(direction) else {
-                return Err(PlanError::new(
-                    direction.as_str(),
-                    "(rates)",
-                    format!("{direction} is not shaped on {iface}"),
-                    "rate changes for a shaped direction",
-                )
-                .into());
-            };
-            let names: Vec<String> = std::iter::once(DEFAULT_CLASS_NAME.to_string())
-                .chain(direction_plan.classes.iter().map(|c| c.name.clone()))
-                .collect();
-            for (name, change) in rates {
-                let Some(class) = direction_plan.class_mut(name) else {
-                    return Err(PlanError::new(
-                        format!("{direction}.{name}"),
-                        name,
-                        "no class of this name",
-                        format!("one of: {}", names.join(", ")),
-                    )
-                    .into());
-                };
-                class.rate_bps = change.rate_bps;
-                if change.ceil_bps.is_some() {
-                    class.ceil_bps = change.ceil_bps;
+        let slot = self.slot(iface);
+        let mut slot = lock(&slot);
+        let Some(mut next) = slot.record.clone() else {
+            return Err(ShapeError::NotShaped {
+                iface: iface.to_string(),
+            });
+        };
+        next.plan.set_rates(changes)?;
+        iface.validate()?;
+        next.plan.validate_rates(&self.features())?;
+        // What the fast path got done before a refusal counts too.
+        let mut sent = ApplyReport::default();
+        if let Some(devices) = slot.devices
+            && let Some(steps) = in_place_steps(&next, changes, devices)
+        {
+            self.log_rates(&mut slot, &next, changes)?;
+            let rtnl = connect(&mut slot, iface)?;
+            match send(rtnl, steps, &mut sent, &format!("the rates of {iface}")) {
+                Ok(()) => {
+                    slot.record = Some(next);
+                    return Ok(sent);
                 }
+                Err(err) => tracing::info!(
+                    %iface,
+                    "an in-place rate change was refused ({err}); reading the kernel's state"
+                ),
             }
         }
-        self.apply(iface, plan)
+        self.apply_locked(&mut slot, iface, next.plan)
+            .map(|report| report.plus(&sent))
     }
 
     /// Removes our shaping from `iface` and puts back what it had before.
@@ -286,8 +351,7 @@ impl Shaper {
         }
         state::forget(&self.state_dir, iface)
             .map_err(|e| ShapeError::io("remove a state file", e))?;
-        slot.record = None;
-        slot.rtnl = None;
+        *slot = Slot::default();
         Ok(())
     }
 
@@ -334,18 +398,12 @@ impl Shaper {
                 .filter_map(|(name, minor)| {
                     let object = actual.classes.get(&tc::class_handle(minor))?;
                     let htb = HtbClass::decode(&object.options)?;
-                    let c = object.counters;
                     Some(ClassStats {
                         name,
                         classid: format!("{:x}:{minor:x}", tc::ROOT_MAJOR),
                         rate_bps: htb.rate_bytes * 8,
                         ceil_bps: htb.ceil_bytes * 8,
-                        bytes: c.bytes,
-                        packets: c.packets,
-                        drops: c.drops,
-                        overlimits: c.overlimits,
-                        backlog_bytes: c.backlog_bytes,
-                        qlen: c.qlen,
+                        counters: object.counters,
                         measured_bps: None,
                         measured_pps: None,
                     })
@@ -377,8 +435,9 @@ impl Shaper {
         Ok(self.stats(iface)?.with_rates_since(&first, elapsed))
     }
 
-    fn store(&self, record: &Record) -> Result<(), ShapeError> {
-        state::store(&self.state_dir, record).map_err(|e| {
+    /// Writes the state file of `record`.
+    fn store(&self, slot: &mut Slot, record: &Record) -> Result<(), ShapeError> {
+        let base = state::store(&self.state_dir, record).map_err(|e| {
             ShapeError::io(
                 format!(
                     "write the state file of {} under {}",
@@ -387,7 +446,27 @@ impl Shaper {
                 ),
                 e,
             )
-        })
+        })?;
+        slot.journal = Some((base, 0));
+        Ok(())
+    }
+
+    /// Records the rate changes that made `record`: appended to the journal, or, when the
+    /// journal has grown long, by writing the state file anew.
+    fn log_rates(
+        &self,
+        slot: &mut Slot,
+        record: &Record,
+        changes: &RateChanges,
+    ) -> Result<(), ShapeError> {
+        match &mut slot.journal {
+            Some((base, bytes)) if *bytes < MAX_JOURNAL_BYTES => {
+                *bytes = state::append_rates(&self.state_dir, &record.iface, base, changes)
+                    .map_err(|e| ShapeError::io("append to the rate journal", e))?;
+                Ok(())
+            }
+            _ => self.store(slot, record),
+        }
     }
 
     /// Records what the interface had before we first shape a direction, refusing interfaces
@@ -430,12 +509,63 @@ impl Shaper {
         Ok(())
     }
 
+    /// Says whose fault a failed apply of `plan` was: a kernel refusal of a plan value is the
+    /// request's (reported against its field), as is a kind the kernel turns out not to have
+    /// (probed again); a refusal because an object appeared or vanished meanwhile is a conflict
+    /// with someone else's change; anything else stays an internal error.
+    fn judge(&self, iface: &IfaceRef, plan: &InterfacePlan, err: ShapeError) -> ShapeError {
+        let ShapeError::Kernel {
+            what,
+            field: Some(field),
+            source,
+        } = err
+        else {
+            return err;
+        };
+        match fault_of(source.errno) {
+            Fault::Value => ShapeError::Rejected {
+                value: value_at(iface, plan, &field),
+                field,
+                source,
+            },
+            Fault::Kind | Fault::State if let Some(feature) = self.lost_feature() => {
+                ShapeError::MissingFeature {
+                    field,
+                    feature: feature.into(),
+                }
+            }
+            Fault::State => ShapeError::Conflict(format!(
+                "the tc state of {iface} changed while {field} was applied (the kernel \
+                 answered: {source}); the previous plan is back in force; apply again"
+            )),
+            Fault::Kind | Fault::Internal => ShapeError::Kernel {
+                what,
+                field: Some(field),
+                source,
+            },
+        }
+    }
+
+    /// Probes the kernel again; returns a feature that was there and is gone, and keeps the new
+    /// findings.
+    fn lost_feature(&self) -> Option<&'static str> {
+        let now = match Features::probe() {
+            Ok(now) => now,
+            Err(err) => {
+                tracing::warn!("could not probe the kernel's tc features again: {err}");
+                return None;
+            }
+        };
+        let before = std::mem::replace(&mut *lock(&self.features), now);
+        now.lost_since(&before)
+    }
+
     /// Puts back the state before a failed apply.
     fn roll_back(&self, slot: &mut Slot, iface: &IfaceRef, previous: Option<Record>) {
         let outcome = match &previous {
             Some(previous) => self
                 .transition(slot, previous.clone())
-                .and_then(|_| self.store(previous)),
+                .and_then(|_| self.store(slot, previous)),
             None => {
                 let Some(mut attempted) = state::load_all(&self.state_dir)
                     .ok()
@@ -459,6 +589,7 @@ impl Shaper {
     /// Sends what turns the kernel's state of the record's interface into its plan: shaping
     /// for planned directions, restoration for unplanned ones we still own.
     fn transition(&self, slot: &mut Slot, mut record: Record) -> Result<ApplyReport, ShapeError> {
+        slot.devices = None;
         let iface = record.iface.clone();
         let rtnl = connect(slot, &iface)?;
         let mut links = links(rtnl)?;
@@ -472,6 +603,7 @@ impl Shaper {
                 rtnl,
                 vec![Step::new(
                     Effect::Create,
+                    "ingress",
                     tc::create_ifb(&ingress.ifb, link.mtu),
                 )],
                 &mut report,
@@ -482,17 +614,14 @@ impl Shaper {
         let actual = reconcile::read(rtnl, link.index)
             .map_err(|e| ShapeError::io(format!("read the tc state of {iface}"), e))?;
         let mut steps = Vec::new();
+        let mut ifb_index = None;
         match (&record.plan.egress, &record.original_root) {
             (Some(plan), _) => {
-                let minors = record
-                    .minors
-                    .get(&Direction::Egress)
-                    .cloned()
-                    .unwrap_or_default();
                 steps.extend(reconcile::diff(
-                    &reconcile::desired(plan, &minors, link.mtu),
+                    &tree_of(&record, Direction::Egress, plan, link.mtu),
                     &actual,
                     link.index,
+                    "egress",
                 ));
             }
             (None, Some(original)) => {
@@ -507,17 +636,14 @@ impl Shaper {
                 let on_ifb = reconcile::read(rtnl, ifb.index).map_err(|e| {
                     ShapeError::io(format!("read the tc state of {}", ingress.ifb), e)
                 })?;
-                let minors = record
-                    .minors
-                    .get(&Direction::Ingress)
-                    .cloned()
-                    .unwrap_or_default();
                 steps.extend(reconcile::diff(
-                    &reconcile::desired(plan, &minors, link.mtu),
+                    &tree_of(&record, Direction::Ingress, plan, link.mtu),
                     &on_ifb,
                     ifb.index,
+                    "ingress",
                 ));
                 steps.extend(redirect(&actual, link.index, ifb.index));
+                ifb_index = Some(ifb.index);
             }
             (None, Some(ingress)) => {
                 steps.extend(remove_ingress(ingress, &actual, &links, link.index));
@@ -527,7 +653,12 @@ impl Shaper {
         }
         send(rtnl, steps, &mut report, &format!("the shaping of {iface}"))?;
         if record.original_root.is_some() || record.ingress.is_some() {
-            self.store(&record)?;
+            self.store(slot, &record)?;
+            slot.devices = Some(Devices {
+                egress: link.index,
+                ingress: ifb_index,
+                mtu: link.mtu,
+            });
         }
         Ok(report)
     }
@@ -582,6 +713,8 @@ fn find_link<'a>(links: &'a [Link], iface: &IfaceRef, name: &str) -> Result<&'a 
         })
 }
 
+/// Sends `steps` in one batch and counts what succeeded; the first refusal is the error, with
+/// the plan field its step carries out.
 fn send(
     rtnl: &mut Rtnl,
     steps: Vec<Step>,
@@ -591,26 +724,54 @@ fn send(
     if steps.is_empty() {
         return Ok(());
     }
-    let effects: Vec<Effect> = steps.iter().map(|s| s.effect).collect();
+    let (requests, steps): (Vec<_>, Vec<_>) = steps
+        .into_iter()
+        .map(|s| (s.request, (s.effect, s.field)))
+        .unzip();
     let results = rtnl
-        .execute(steps.into_iter().map(|s| s.request).collect())
+        .execute(requests)
         .map_err(|e| ShapeError::io(format!("send {what}"), e))?;
-    let mut first_error: Option<KernelError> = None;
-    for (effect, result) in effects.into_iter().zip(results) {
+    let mut first_error = None;
+    for ((effect, field), result) in steps.into_iter().zip(results) {
         match result {
             Ok(()) => report.count(effect),
-            Err(err) => {
-                first_error.get_or_insert(err);
+            Err(source) => {
+                first_error.get_or_insert(ShapeError::Kernel {
+                    what: what.to_string(),
+                    field,
+                    source,
+                });
             }
         }
     }
-    match first_error {
-        None => Ok(()),
-        Some(source) => Err(ShapeError::Kernel {
-            what: what.to_string(),
-            source,
-        }),
+    first_error.map_or(Ok(()), Err)
+}
+
+/// The desired tree of one direction of `record`.
+fn tree_of(record: &Record, direction: Direction, plan: &DirectionPlan, mtu: u32) -> Tree {
+    let minors = record.minors.get(&direction).cloned().unwrap_or_default();
+    reconcile::desired(direction, plan, &minors, mtu)
+}
+
+/// The in-place changes that give the classes named in `changes` their new rates on `devices`,
+/// from the plan of `record`; `None` if a direction has no known device.
+fn in_place_steps(record: &Record, changes: &RateChanges, devices: Devices) -> Option<Vec<Step>> {
+    let mut steps = Vec::new();
+    for (direction, rates) in changes.directions() {
+        let plan = record.plan.direction(direction)?;
+        let ifindex = devices.of(direction)?;
+        let minors = record.minors.get(&direction)?;
+        let named: Vec<u16> = rates
+            .keys()
+            .filter_map(|name| match name.as_str() {
+                DEFAULT_CLASS_NAME => Some(tc::DEFAULT_CLASS),
+                name => minors.get(name).copied(),
+            })
+            .collect();
+        let classes = reconcile::classes(direction, plan, minors, devices.mtu);
+        steps.extend(reconcile::change_in_place(&classes, &named, ifindex));
     }
+    Some(steps)
 }
 
 /// What to record about the root qdisc before replacing it.
@@ -654,7 +815,7 @@ fn restore_root(original: &OriginalRoot, actual: &Actual, ifindex: u32) -> Vec<S
     }
     let root = tc::handle(tc::ROOT_MAJOR, 0);
     vec![match original {
-        OriginalRoot::Default { .. } => Step::new(
+        OriginalRoot::Default { .. } => Step::undo(
             Effect::Delete,
             tc::delete_qdisc(ifindex, root, tc::TC_H_ROOT),
         ),
@@ -662,7 +823,7 @@ fn restore_root(original: &OriginalRoot, actual: &Actual, ifindex: u32) -> Vec<S
             kind,
             handle,
             options_hex,
-        } => Step::new(
+        } => Step::undo(
             Effect::Change,
             tc::qdisc(
                 Mode::Replace,
@@ -682,6 +843,7 @@ fn redirect(actual: &Actual, ifindex: u32, ifb: u32) -> Vec<Step> {
     if actual.ingress.is_none() {
         steps.push(Step::new(
             Effect::Create,
+            "ingress",
             tc::qdisc(
                 Mode::Create,
                 ifindex,
@@ -703,12 +865,16 @@ fn redirect(actual: &Actual, ifindex: u32, ifb: u32) -> Vec<Step> {
     });
     if !right {
         if !ours.is_empty() {
-            steps.push(Step::new(
+            steps.push(Step::undo(
                 Effect::Delete,
                 tc::delete_filters(ifindex, tc::INGRESS_HANDLE, tc::INGRESS_PRIO, ETH_P_ALL),
             ));
         }
-        steps.push(Step::new(Effect::Create, tc::redirect_filter(ifindex, ifb)));
+        steps.push(Step::new(
+            Effect::Create,
+            "ingress",
+            tc::redirect_filter(ifindex, ifb),
+        ));
     }
     steps
 }
@@ -723,7 +889,7 @@ fn remove_ingress(
 ) -> Vec<Step> {
     let mut steps = Vec::new();
     if ingress.created_qdisc && actual.ingress.as_ref().is_some_and(|q| q.kind == "ingress") {
-        steps.push(Step::new(
+        steps.push(Step::undo(
             Effect::Delete,
             tc::delete_qdisc(ifindex, tc::INGRESS_HANDLE, tc::TC_H_INGRESS),
         ));
@@ -732,13 +898,45 @@ fn remove_ingress(
         .iter()
         .any(|f| f.prio() == tc::INGRESS_PRIO)
     {
-        steps.push(Step::new(
+        steps.push(Step::undo(
             Effect::Delete,
             tc::delete_filters(ifindex, tc::INGRESS_HANDLE, tc::INGRESS_PRIO, ETH_P_ALL),
         ));
     }
     if let Some(ifb) = links.iter().find(|l| l.name == ingress.ifb) {
-        steps.push(Step::new(Effect::Delete, tc::delete_link(ifb.index)));
+        steps.push(Step::undo(Effect::Delete, tc::delete_link(ifb.index)));
     }
     steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_blamed_on_the_value_the_kind_the_state_or_the_agent() {
+        assert_eq!(fault_of(libc::EINVAL), Fault::Value);
+        assert_eq!(fault_of(libc::ERANGE), Fault::Value);
+        assert_eq!(fault_of(libc::EOPNOTSUPP), Fault::Kind);
+        assert_eq!(fault_of(libc::ENOENT), Fault::State);
+        assert_eq!(fault_of(libc::EEXIST), Fault::State);
+        assert_eq!(fault_of(libc::EPERM), Fault::Internal);
+        assert_eq!(fault_of(libc::ENOMEM), Fault::Internal);
+    }
+
+    #[test]
+    fn values_for_messages_are_short() {
+        let iface = IfaceRef::new(Some("ns"), "eth0");
+        let plan: InterfacePlan = serde_json::from_str(
+            r#"{"egress": {"rate_bps": "1gbit", "default": {"rate_bps": "1mbit"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(value_at(&iface, &plan, "iface"), "eth0");
+        assert_eq!(value_at(&iface, &plan, "egress.rate_bps"), "1000000000");
+        let long = value_at(&iface, &plan, "egress");
+        assert!(
+            long.starts_with('{') && long.chars().count() <= 201,
+            "{long}"
+        );
+    }
 }

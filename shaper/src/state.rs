@@ -4,16 +4,22 @@
 //! One JSON file per interface under `<state dir>/shaper/`, written atomically (temporary file,
 //! then rename) *before* the kernel is changed: after a SIGKILL at any point the file describes
 //! at least everything that exists.
+//!
+//! Rate changes, which create and delete nothing, are appended to a journal next to it instead
+//! (`<file>.rates`, one JSON line each), which is much cheaper than rewriting the file. Each line
+//! names the fingerprint of the state file it follows; loading applies the lines that follow
+//! the file as it is, so lines left from an older file, and a line cut short by a crash, are
+//! ignored. Writing the file empties the journal.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{Direction, InterfacePlan, PlanError};
+use crate::plan::{Direction, InterfacePlan, PlanError, RateChanges};
 use crate::tc;
 
 /// An interface, in a named network namespace or in the agent's own.
@@ -73,6 +79,10 @@ impl IfaceRef {
             self.name,
             self.netns.as_deref().unwrap_or("-")
         )
+    }
+
+    fn journal_name(&self) -> String {
+        format!("{}.rates", self.file_name())
     }
 }
 
@@ -178,25 +188,64 @@ fn dir(state_dir: &Path) -> PathBuf {
     state_dir.join("shaper")
 }
 
-/// Writes `record` atomically.
-pub fn store(state_dir: &Path, record: &Record) -> io::Result<()> {
+/// Writes `record` atomically and empties its journal; returns the fingerprint that journal
+/// lines written after it must name.
+pub fn store(state_dir: &Path, record: &Record) -> io::Result<String> {
     let dir = dir(state_dir);
     fs::create_dir_all(&dir)?;
     let path = dir.join(record.iface.file_name());
     let tmp = path.with_extension("json.tmp");
-    fs::write(&tmp, serde_json::to_vec_pretty(record)?)?;
-    fs::rename(&tmp, &path)
+    let bytes = serde_json::to_vec_pretty(record)?;
+    fs::write(&tmp, &bytes)?;
+    fs::rename(&tmp, &path)?;
+    remove(&dir.join(record.iface.journal_name()))?;
+    Ok(fingerprint(&bytes))
 }
 
-/// Removes the record of `iface`; a missing one is fine.
+/// One line of a journal: rate changes made after the state file with fingerprint `base`.
+#[derive(Debug, Serialize, Deserialize)]
+struct JournalLine {
+    base: String,
+    rates: RateChanges,
+}
+
+/// Appends `changes` to the journal of `iface`, following the state file `base`; returns the
+/// journal's length in bytes.
+pub fn append_rates(
+    state_dir: &Path,
+    iface: &IfaceRef,
+    base: &str,
+    changes: &RateChanges,
+) -> io::Result<u64> {
+    let mut line = serde_json::to_vec(&JournalLine {
+        base: base.to_string(),
+        rates: changes.clone(),
+    })?;
+    line.push(b'\n');
+    let mut file = fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(dir(state_dir).join(iface.journal_name()))?;
+    // One write: a crash leaves the line whole or cut short (then ignored), never interleaved.
+    file.write_all(&line)?;
+    Ok(file.metadata()?.len())
+}
+
+/// Removes the record of `iface` and its journal; missing ones are fine.
 pub fn forget(state_dir: &Path, iface: &IfaceRef) -> io::Result<()> {
-    match fs::remove_file(dir(state_dir).join(iface.file_name())) {
+    remove(&dir(state_dir).join(iface.file_name()))?;
+    remove(&dir(state_dir).join(iface.journal_name()))
+}
+
+fn remove(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
         Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err),
         _ => Ok(()),
     }
 }
 
-/// Every record in `state_dir`; unreadable files are reported and skipped.
+/// Every record in `state_dir`, with the rate changes of its journal applied; unreadable files
+/// are reported and skipped.
 pub fn load_all(state_dir: &Path) -> io::Result<Vec<Record>> {
     let entries = match fs::read_dir(dir(state_dir)) {
         Ok(entries) => entries,
@@ -209,15 +258,51 @@ pub fn load_all(state_dir: &Path) -> io::Result<Vec<Record>> {
         if path.extension().is_none_or(|e| e != "json") {
             continue;
         }
-        match fs::read(&path).map(|bytes| serde_json::from_slice::<Record>(&bytes)) {
-            Ok(Ok(record)) => records.push(record),
-            Ok(Err(err)) => {
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                tracing::error!("cannot read state file {}: {err}", path.display());
+                continue;
+            }
+        };
+        match serde_json::from_slice::<Record>(&bytes) {
+            Ok(mut record) => {
+                replay(state_dir, &mut record, &fingerprint(&bytes));
+                records.push(record);
+            }
+            Err(err) => {
                 tracing::error!("ignoring unreadable state file {}: {err}", path.display())
             }
-            Err(err) => tracing::error!("cannot read state file {}: {err}", path.display()),
         }
     }
     Ok(records)
+}
+
+/// Applies the journal lines of `record` that follow the state file `base`.
+fn replay(state_dir: &Path, record: &mut Record, base: &str) {
+    let path = dir(state_dir).join(record.iface.journal_name());
+    let Ok(text) = fs::read_to_string(&path) else {
+        return;
+    };
+    for line in text.lines() {
+        match serde_json::from_str::<JournalLine>(line) {
+            Ok(entry) if entry.base == base => {
+                if let Err(err) = record.plan.set_rates(&entry.rates) {
+                    tracing::error!("ignoring a rate change in {}: {err}", path.display());
+                }
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!("ignoring a cut-short line of {}: {err}", path.display()),
+        }
+    }
+}
+
+/// FNV-1a of `bytes`, as hex: stable across builds, unlike std's hasher.
+fn fingerprint(bytes: &[u8]) -> String {
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, b| {
+        (hash ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{hash:016x}")
 }
 
 /// Bytes as lowercase hex.
@@ -289,6 +374,42 @@ mod tests {
         assert!(load_all(dir.path()).unwrap().is_empty());
         assert_eq!(from_hex("0102fe"), Some(vec![1, 2, 254]));
         assert_eq!(from_hex("0"), None);
+    }
+
+    #[test]
+    fn journal_lines_that_follow_the_file_are_replayed_and_others_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut record = record_with(&["a", "b"]);
+        let base = store(dir.path(), &record).unwrap();
+        let change = |name: &str, bps: u64| -> RateChanges {
+            serde_json::from_str(&format!(
+                r#"{{"egress": {{"{name}": {{"rate_bps": {bps}}}}}}}"#
+            ))
+            .unwrap()
+        };
+        append_rates(dir.path(), &record.iface, &base, &change("a", 2000)).unwrap();
+        let len = append_rates(dir.path(), &record.iface, &base, &change("b", 3000)).unwrap();
+        let rate = |r: &Record, i: usize| r.plan.egress.as_ref().unwrap().classes[i].rate_bps.bps();
+        let loaded = load_all(dir.path()).unwrap();
+        assert_eq!((rate(&loaded[0], 0), rate(&loaded[0], 1)), (2000, 3000));
+
+        // A line cut short by a crash is ignored, the lines before it are not.
+        let journal = dir.path().join("shaper").join(record.iface.journal_name());
+        let mut file = fs::OpenOptions::new().append(true).open(&journal).unwrap();
+        file.write_all(br#"{"base": "x", "rates": {"egr"#).unwrap();
+        assert_eq!(rate(&load_all(dir.path()).unwrap()[0], 1), 3000);
+        assert!(fs::metadata(&journal).unwrap().len() > len);
+
+        // Lines of an older file do not apply to a newer one.
+        record.plan.egress.as_mut().unwrap().classes[0].rate_bps =
+            qoelab_units::Rate::from_bps(500);
+        let newer = store(dir.path(), &record).unwrap();
+        assert_ne!(newer, base);
+        assert!(!journal.exists(), "writing the file empties the journal");
+        append_rates(dir.path(), &record.iface, &base, &change("a", 9000)).unwrap();
+        assert_eq!(rate(&load_all(dir.path()).unwrap()[0], 0), 500);
+        forget(dir.path(), &record.iface).unwrap();
+        assert!(!journal.exists() && load_all(dir.path()).unwrap().is_empty());
     }
 
     #[test]

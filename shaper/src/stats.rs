@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::plan::Direction;
 use crate::state::IfaceRef;
+use crate::wire::Counters;
 
 /// The counters of one class, with the rates the kernel has for it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,18 +19,10 @@ pub struct ClassStats {
     pub rate_bps: u64,
     /// The ceiling in the kernel.
     pub ceil_bps: u64,
-    /// Bytes sent (frames with their link-layer header).
-    pub bytes: u64,
-    /// Packets sent.
-    pub packets: u64,
-    /// Packets dropped by the class's queue.
-    pub drops: u64,
-    /// Times the class was over its rate.
-    pub overlimits: u64,
-    /// Bytes queued now.
-    pub backlog_bytes: u64,
-    /// Packets queued now.
-    pub qlen: u64,
+    /// Bytes and packets sent (frames with their link-layer header), drops, overlimits, and
+    /// what is queued now; in JSON, fields of the class itself.
+    #[serde(flatten)]
+    pub counters: Counters,
     /// Bits per second sent between two reads (`None` from a single read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measured_bps: Option<u64>,
@@ -81,11 +74,12 @@ impl InterfaceStats {
                 else {
                     continue;
                 };
-                if secs > 0.0 && class.bytes >= old.bytes && class.packets >= old.packets {
+                let (now, then) = (&class.counters, &old.counters);
+                if secs > 0.0 && now.bytes >= then.bytes && now.packets >= then.packets {
                     class.measured_bps =
-                        Some(((class.bytes - old.bytes) as f64 * 8.0 / secs).round() as u64);
+                        Some(((now.bytes - then.bytes) as f64 * 8.0 / secs).round() as u64);
                     class.measured_pps =
-                        Some(((class.packets - old.packets) as f64 / secs).round() as u64);
+                        Some(((now.packets - then.packets) as f64 / secs).round() as u64);
                 }
             }
         }
@@ -119,17 +113,25 @@ mod tests {
                     classid: "7100:3".into(),
                     rate_bps: 2_000_000,
                     ceil_bps: 2_000_000,
-                    bytes,
-                    packets,
-                    drops: 0,
-                    overlimits: 0,
-                    backlog_bytes: 0,
-                    qlen: 0,
+                    counters: Counters {
+                        bytes,
+                        packets,
+                        ..Counters::default()
+                    },
                     measured_bps: None,
                     measured_pps: None,
                 }],
             }],
         }
+    }
+
+    #[test]
+    fn counters_are_fields_of_the_class_in_json() {
+        let json = serde_json::to_value(&stats(10, 1).directions[0].classes[0]).unwrap();
+        assert_eq!(json["bytes"], 10);
+        assert_eq!(json["backlog_bytes"], 0);
+        let back: ClassStats = serde_json::from_value(json).unwrap();
+        assert_eq!(back, stats(10, 1).directions[0].classes[0]);
     }
 
     #[test]

@@ -422,21 +422,7 @@ mod tests {
     use netlink_packet_core::Emitable;
 
     use super::*;
-
-    fn fixture(name: &str) -> Vec<u8> {
-        let path = format!(
-            "{}/tests/fixtures/tc-{name}.hex",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let hex: String = std::fs::read_to_string(path)
-            .unwrap()
-            .split_whitespace()
-            .collect();
-        (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::wire::tests::fixture;
 
     /// Our request's bytes after the netlink header, with the fixture's interface index.
     fn body(request: &Request) -> Vec<u8> {

@@ -316,7 +316,7 @@ impl Netem {
 }
 
 /// Counters of a qdisc or class from `TCA_STATS2` (`gnet_stats_basic`, `gnet_stats_queue`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counters {
     /// Bytes sent (frames including their link-layer header).
     pub bytes: u64,
@@ -399,11 +399,11 @@ fn mirred_ifindex(actions: &[u8]) -> Option<u32> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// A message captured from `tc`, as bytes.
-    fn fixture(name: &str) -> Vec<u8> {
+    /// A message captured from `tc` (`tests/fixtures/tc-NAME.hex`), as bytes.
+    pub(crate) fn fixture(name: &str) -> Vec<u8> {
         let path = format!(
             "{}/tests/fixtures/tc-{name}.hex",
             env!("CARGO_MANIFEST_DIR")
@@ -412,10 +412,7 @@ mod tests {
             .unwrap_or_else(|e| panic!("{path}: {e}"))
             .split_whitespace()
             .collect();
-        (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-            .collect()
+        crate::state::from_hex(&hex).expect("hex digits")
     }
 
     /// The attributes of a captured tc message (after nlmsghdr and tcmsg).

@@ -129,11 +129,11 @@ async fn show(client: &AgentClient, interval_ms: u64) -> Result<()> {
                         .measured_bps
                         .map(|b| Rate::from_bps(b).to_string())
                         .unwrap_or_default(),
-                    class.bytes.to_string(),
-                    class.packets.to_string(),
-                    class.drops.to_string(),
-                    class.overlimits.to_string(),
-                    format!("{}b", class.backlog_bytes),
+                    class.counters.bytes.to_string(),
+                    class.counters.packets.to_string(),
+                    class.counters.drops.to_string(),
+                    class.counters.overlimits.to_string(),
+                    format!("{}b", class.counters.backlog_bytes),
                 ]);
             }
         }

@@ -7,9 +7,12 @@ use qoelab_agent::client::AgentClient;
 use qoelab_agent::server::{self, AgentState};
 use qoelab_shaper::Shaper;
 
-/// Starts the agent on a socket in `dir`; returns its client.
-pub fn start(dir: &std::path::Path, runtime: &tokio::runtime::Runtime) -> AgentClient {
-    let shaper = Arc::new(Shaper::open(&dir.join("state")).unwrap());
+/// Starts the agent on a socket in `dir` with `shaper`; returns its client.
+pub fn start_with(
+    dir: &std::path::Path,
+    runtime: &tokio::runtime::Runtime,
+    shaper: Arc<Shaper>,
+) -> AgentClient {
     let socket = dir.join("agent.sock");
     let listener = runtime
         .block_on(async { tokio::net::UnixListener::bind(&socket) })
@@ -22,4 +25,13 @@ pub fn start(dir: &std::path::Path, runtime: &tokio::runtime::Runtime) -> AgentC
     };
     runtime.spawn(server::serve(listener, state, std::future::pending()));
     AgentClient::new(socket)
+}
+
+/// Starts the agent on a socket in `dir`; returns its client.
+pub fn start(dir: &std::path::Path, runtime: &tokio::runtime::Runtime) -> AgentClient {
+    start_with(
+        dir,
+        runtime,
+        Arc::new(Shaper::open(&dir.join("state")).unwrap()),
+    )
 }

@@ -1,6 +1,8 @@
-//! The built-in workloads run across a lab: the video server and the IoT sink live in the
-//! server namespace for as long as the driver does; each session's player or uploaders run in
-//! the client namespace, so their traffic crosses the router where it is shaped and captured.
+//! The built-in workloads as the runner's [`Driver`]: each session's video player or IoT
+//! uploaders run against a video server and an IoT sink — in a lab, [`LabServers`] keeps those
+//! in the server namespace and the driver runs its clients in the client namespace, so their
+//! traffic crosses the router where it is shaped and captured; against real hosts, the driver
+//! runs its clients in its own namespace towards servers given by URL.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::thread::JoinHandle;
@@ -21,22 +23,28 @@ pub const VIDEO_PORT: u16 = 8080;
 /// Port of the IoT sink in the server namespace.
 pub const SINK_PORT: u16 = 9000;
 
-/// Runs built-in workloads from `client` to servers it keeps in `server`.
-pub struct LabDriver {
-    client: NetNs,
-    server_addr: Ipv4Addr,
+/// Runs the built-in workloads' clients (in `client`'s namespace, if given).
+pub struct WorkloadDriver {
+    client: Option<NetNs>,
+    video_url: String,
+    sink: String,
     models: ModelSet,
-    stop: CancellationToken,
-    servers: Vec<JoinHandle<std::io::Result<()>>>,
 }
 
-impl std::fmt::Debug for LabDriver {
+impl std::fmt::Debug for WorkloadDriver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LabDriver")
-            .field("client", &self.client.name())
-            .field("server_addr", &self.server_addr)
+        f.debug_struct("WorkloadDriver")
+            .field("client", &self.client.as_ref().map(NetNs::name))
+            .field("video_url", &self.video_url)
+            .field("sink", &self.sink)
             .finish()
     }
+}
+
+/// The video server and IoT sink of a lab, in its server namespace, until dropped.
+pub struct LabServers {
+    stop: CancellationToken,
+    servers: Vec<JoinHandle<std::io::Result<()>>>,
 }
 
 /// Binds `port` on `addr` inside `ns` and serves `serve` there on a runtime of its own until
@@ -67,18 +75,14 @@ where
     }))
 }
 
-impl LabDriver {
-    /// Starts the video server and the IoT sink on `server_addr` in `server`; sessions run in
-    /// `client`.
-    pub fn start(
-        client: NetNs,
-        server: &NetNs,
-        server_addr: Ipv4Addr,
-    ) -> std::io::Result<LabDriver> {
+impl LabServers {
+    /// Starts the video server (port [`VIDEO_PORT`]) and the IoT sink (port [`SINK_PORT`]) on
+    /// `addr` in `server`.
+    pub fn start(server: &NetNs, addr: Ipv4Addr) -> std::io::Result<LabServers> {
         let stop = CancellationToken::new();
         let video = serve_in(
             server,
-            server_addr,
+            addr,
             VIDEO_PORT,
             stop.clone(),
             |listener, stop| async move {
@@ -92,7 +96,7 @@ impl LabDriver {
         )?;
         let sink = serve_in(
             server,
-            server_addr,
+            addr,
             SINK_PORT,
             stop.clone(),
             |listener, stop| async move {
@@ -107,13 +111,43 @@ impl LabDriver {
                 }
             },
         )?;
-        Ok(LabDriver {
-            client,
-            server_addr,
-            models: ModelSet::builtin(),
+        Ok(LabServers {
             stop,
             servers: vec![video, sink],
         })
+    }
+}
+
+impl Drop for LabServers {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        for server in self.servers.drain(..) {
+            if let Ok(Err(e)) = server.join() {
+                tracing::warn!("a lab workload server ended with an error: {e}");
+            }
+        }
+    }
+}
+
+impl WorkloadDriver {
+    /// Clients run in `client` (`None`: this process's namespace) against the video server at
+    /// `video_url` (e.g. `http://198.18.2.2:8080`) and the IoT sink at `sink` (`host:port`).
+    pub fn new(client: Option<NetNs>, video_url: &str, sink: &str) -> WorkloadDriver {
+        WorkloadDriver {
+            client,
+            video_url: video_url.trim_end_matches('/').to_string(),
+            sink: sink.to_string(),
+            models: ModelSet::builtin(),
+        }
+    }
+
+    /// The driver of a lab whose servers ([`LabServers`]) listen on `server_addr`.
+    pub fn for_lab(client: NetNs, server_addr: Ipv4Addr) -> WorkloadDriver {
+        WorkloadDriver::new(
+            Some(client),
+            &format!("http://{server_addr}:{VIDEO_PORT}"),
+            &format!("{server_addr}:{SINK_PORT}"),
+        )
     }
 
     async fn video(
@@ -123,12 +157,7 @@ impl LabDriver {
         cancel: CancellationToken,
     ) -> Result<Value, String> {
         let abr: AbrKind = abr.parse().map_err(|e: video::VideoError| e.to_string())?;
-        let mut config = PlayerConfig::new(
-            &format!("http://{}:{VIDEO_PORT}", self.server_addr),
-            abr,
-            total.as_secs_f64(),
-        );
-        config.session = None;
+        let config = PlayerConfig::new(&self.video_url, abr, total.as_secs_f64());
         let record = self
             .in_client(
                 cancel,
@@ -144,7 +173,7 @@ impl LabDriver {
         total: Duration,
         cancel: CancellationToken,
     ) -> Result<Value, String> {
-        let sink = format!("{}:{SINK_PORT}", self.server_addr);
+        let sink = self.sink.clone();
         let configs: Vec<UploaderConfig> = analytics
             .iter()
             .enumerate()
@@ -165,27 +194,34 @@ impl LabDriver {
         Ok(summarize(&reports))
     }
 
-    /// Runs `work` inside the client namespace on a blocking thread, until it ends or `cancel`
-    /// fires.
+    /// Runs `work` on a blocking thread (inside the client namespace, if any), until it ends or
+    /// `cancel` fires.
     async fn in_client<F, Fut, T>(&self, cancel: CancellationToken, work: F) -> Result<T, String>
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = T>,
         T: Send + 'static,
     {
-        let client = self.client.try_clone().map_err(|e| e.to_string())?;
-        tokio::task::spawn_blocking(move || {
-            client.run_async(|| async move {
-                tokio::select! {
-                    out = work() => Some(out),
-                    _ = cancel.cancelled() => None,
-                }
-            })
-        })
-        .await
-        .map_err(|e| format!("the workload task failed: {e}"))?
-        .map_err(|e| format!("cannot enter the client namespace: {e}"))?
-        .ok_or_else(|| "cancelled".to_string())
+        let client = self
+            .client
+            .as_ref()
+            .map(NetNs::try_clone)
+            .transpose()
+            .map_err(|e| e.to_string())?;
+        let run = || async move {
+            tokio::select! {
+                out = work() => Some(out),
+                _ = cancel.cancelled() => None,
+            }
+        };
+        let outcome = match client {
+            Some(ns) => tokio::task::spawn_blocking(move || ns.run_async(run))
+                .await
+                .map_err(|e| format!("the workload task failed: {e}"))?
+                .map_err(|e| format!("cannot enter the client namespace: {e}"))?,
+            None => run().await,
+        };
+        outcome.ok_or_else(|| "cancelled".to_string())
     }
 }
 
@@ -210,7 +246,7 @@ pub fn summarize(reports: &[QosReport]) -> Value {
     })
 }
 
-impl Driver for LabDriver {
+impl Driver for WorkloadDriver {
     async fn run(
         &self,
         workload: &Workload,
@@ -222,17 +258,6 @@ impl Driver for LabDriver {
             Workload::Iot { analytics } => self.iot(analytics, total, cancel).await.map(Some),
             Workload::External => {
                 Err("external sessions are played by their client, not by the runner".into())
-            }
-        }
-    }
-}
-
-impl Drop for LabDriver {
-    fn drop(&mut self) {
-        self.stop.cancel();
-        for server in self.servers.drain(..) {
-            if let Ok(Err(e)) = server.join() {
-                tracing::warn!("a lab workload server ended with an error: {e}");
             }
         }
     }
