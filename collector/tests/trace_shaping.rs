@@ -115,8 +115,12 @@ async fn a_step_trace_changes_the_rate_in_place_under_load() {
     for (second, pair) in samples.windows(2).enumerate() {
         let ((t0, a), (t1, b)) = (&pair[0], &pair[1]);
         assert_eq!(&b.classid, classid, "the class stays in place");
-        assert!(b.counters.bytes >= a.counters.bytes, "counters never go back");
-        let measured = (b.counters.bytes - a.counters.bytes) as f64 * 8.0 / (*t1 - *t0).as_secs_f64();
+        assert!(
+            b.counters.bytes >= a.counters.bytes,
+            "counters never go back"
+        );
+        let measured =
+            (b.counters.bytes - a.counters.bytes) as f64 * 8.0 / (*t1 - *t0).as_secs_f64();
         let expected = trace.rate_at(second as f64 + 0.5) as f64;
         let first_of_step = trace.steps().iter().any(|s| s.time_s == second as f64);
         eprintln!(

@@ -292,7 +292,12 @@ async fn analytics_get_their_allocated_rates_and_an_arrival_reallocates_in_place
             .sum();
         assert!(analytics <= BUDGET_BPS, "classes of {analytics} bit/s");
     }
-    let default_bytes = |s: &InterfaceStats| s.class(Direction::Egress, "default").unwrap().counters.bytes;
+    let default_bytes = |s: &InterfaceStats| {
+        s.class(Direction::Egress, "default")
+            .unwrap()
+            .counters
+            .bytes
+    };
     let unclassified = default_bytes(samples.last().unwrap()) - default_bytes(&samples[0]);
     assert!(
         unclassified < 20_000,
