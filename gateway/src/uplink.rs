@@ -12,6 +12,7 @@
 use qoelab_agent::client::{AgentClient, ClientError};
 use qoelab_planner::shaping::{self, Match as By};
 use qoelab_shaper::classify::{Match, PortRange, Prefix, Protocol};
+use qoelab_shaper::plan::MAX_RATE_BPS;
 use qoelab_shaper::{ApplyReport, ClassPlan, DirectionPlan, IfaceRef, InterfacePlan};
 use qoelab_units::{Millis, Rate};
 use serde::Serialize;
@@ -54,6 +55,13 @@ impl Link {
                 "reserve",
                 "0bit",
                 "a positive rate for unclassified traffic, e.g. 10kbit",
+            ));
+        }
+        if rate_bps > MAX_RATE_BPS {
+            return Err(ServiceError::invalid(
+                "budget",
+                Rate::from_bps(rate_bps),
+                format!("at most {}", Rate::from_bps(MAX_RATE_BPS)),
             ));
         }
         if rate_bps <= reserve_bps {

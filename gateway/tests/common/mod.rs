@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -13,6 +13,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use qoelab_agent::client::AgentClient;
 use qoelab_agent::local::LocalAgent;
 use qoelab_gateway::knob::{KnobMessage, Publisher};
 use qoelab_gateway::record::DecisionStore;
@@ -24,15 +25,62 @@ use qoelab_shaper::IfaceRef;
 use qoelab_workload::iot::{self, Reporter, SinkConfig, UploaderConfig};
 use qoelab_workload::model::{Location, ModelSet};
 use serde_json::Value;
+use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle as Task;
 
 /// The gateway's name in the tests.
 pub const GATEWAY: &str = "lab-gw";
 
-/// A lab with the agent in-process and the service on the router's uplink.
+/// A Unix socket that forwards to the agent's and that a test can cut (connections dropped,
+/// the socket gone) and restore, to see what the service does when the agent is unreachable.
+pub struct AgentLink {
+    path: PathBuf,
+    agent: PathBuf,
+    task: Option<Task<()>>,
+}
+
+impl AgentLink {
+    pub fn start(path: PathBuf, agent: PathBuf) -> AgentLink {
+        let mut link = AgentLink {
+            path,
+            agent,
+            task: None,
+        };
+        link.restore();
+        link
+    }
+
+    pub fn restore(&mut self) {
+        let listener = UnixListener::bind(&self.path).unwrap();
+        let agent = self.agent.clone();
+        self.task = Some(tokio::spawn(async move {
+            let mut forwards = tokio::task::JoinSet::new();
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let agent = agent.clone();
+                forwards.spawn(async move {
+                    if let Ok(mut upstream) = UnixStream::connect(&agent).await {
+                        let _ = tokio::io::copy_bidirectional(&mut conn, &mut upstream).await;
+                    }
+                });
+            }
+        }));
+    }
+
+    pub fn cut(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// A lab with the agent in-process and the service on the router's uplink (reaching the agent
+/// through `link`).
 pub struct Gateway {
     pub lab: Lab,
     pub agent: LocalAgent,
+    pub link: AgentLink,
     pub service: Service,
     pub uplink: IfaceRef,
     /// The service's API, `http://127.0.0.1:PORT`.
@@ -50,8 +98,9 @@ impl Gateway {
     ) -> Gateway {
         let lab = Lab::standard(None).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let agent =
-            LocalAgent::start(&dir.path().join("agent.sock"), &dir.path().join("state")).unwrap();
+        let socket = dir.path().join("agent.sock");
+        let agent = LocalAgent::start(&socket, &dir.path().join("state")).unwrap();
+        let link = AgentLink::start(dir.path().join("link.sock"), socket);
         let uplink = IfaceRef::new(Some(lab.router().unwrap().name()), &lab.uplink());
         let config = Config {
             gateway: GATEWAY.into(),
@@ -63,7 +112,7 @@ impl Gateway {
             plan_options: PlanOptions::default(),
             models: ModelSet::builtin(),
         };
-        let service = Service::start(config, agent.client().clone(), publisher, store)
+        let service = Service::start(config, AgentClient::new(&link.path), publisher, store)
             .await
             .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -79,6 +128,7 @@ impl Gateway {
         Gateway {
             lab,
             agent,
+            link,
             service,
             uplink,
             api,
