@@ -30,7 +30,8 @@ enum Command {
     /// Saved models: list a directory, show one.
     #[command(subcommand)]
     Models(cmd::models::ModelsCommand),
-    /// Allocate an upload budget among analytics (one shot): knobs, rates, expected QoS.
+    /// Allocate an upload budget among analytics: knobs, rates, expected QoS (one shot), or
+    /// live on a gateway uplink with --watch.
     Allocate(cmd::plan::AllocateArgs),
     /// Simulate a gateway over a request trace: placement, replacement, allocation per minute.
     Simulate(cmd::plan::SimulateArgs),

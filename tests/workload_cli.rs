@@ -1,16 +1,8 @@
 //! `qoelab workload …` refuses bad input with a message that names the value.
 
-use std::process::Command;
+mod common;
 
-/// Runs qoelab with `args`; returns (success, stdout, stderr).
-fn qoelab(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_qoelab"))
-        .args(args)
-        .output()
-        .expect("run qoelab");
-    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-    (out.status.success(), text(&out.stdout), text(&out.stderr))
-}
+use common::qoelab;
 
 /// A loopback port that was free a moment ago (bound, read, closed).
 fn closed_port() -> u16 {

@@ -9,6 +9,7 @@
 //! - [`runner`]: runs campaigns session by session; serves external clients.
 //! - [`workloads`]: the built-in workloads (video, IoT) as the runner's driver, in a lab or not.
 //! - [`network`]: the runner's link through the agent (shaping plans, live captures).
+//! - [`trace_shaping`]: a bandwidth trace played on a shaped interface, rates changed in place.
 //! - [`events`]: progress events for live views.
 //! - [`mqtt`]: QoS reports from `qoelab/+/+/qos` on an MQTT broker.
 //! - [`ingest`]: batches of QoS reports and placement/allocation decisions, idempotent.
@@ -30,6 +31,7 @@ pub mod network;
 pub mod runner;
 pub mod session;
 mod shuffle;
+pub mod trace_shaping;
 pub mod workloads;
 
 pub use db::{Backend, Db};

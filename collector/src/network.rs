@@ -64,23 +64,27 @@ pub fn plan_for(profile: &Profile) -> Option<InterfacePlan> {
         (None, Some(_)) => UNLIMITED_BPS,
         (None, None) => return None,
     });
-    let default = ClassPlan {
-        name: String::new(),
-        rate_bps: rate,
-        ceil_bps: None,
-        burst_bytes: None,
-        queue_ms: None,
-        matches: None,
-        impairment,
-    };
     Some(InterfacePlan {
-        egress: Some(DirectionPlan {
-            rate_bps: rate,
-            default,
-            classes: Vec::new(),
-        }),
+        egress: Some(limit(rate, impairment)),
         ingress: None,
     })
+}
+
+/// One direction limited to `rate`: a single default class carries all traffic.
+pub fn limit(rate: Rate, impairment: Option<Impairment>) -> DirectionPlan {
+    DirectionPlan {
+        rate_bps: rate,
+        default: ClassPlan {
+            name: String::new(),
+            rate_bps: rate,
+            ceil_bps: None,
+            burst_bytes: None,
+            queue_ms: None,
+            matches: None,
+            impairment,
+        },
+        classes: Vec::new(),
+    }
 }
 
 fn describe(e: ClientError) -> String {

@@ -84,11 +84,14 @@ impl Analytic {
         }
         let model = models.get(&spec.kind)?.clone();
         let k_min = spec.k_min.unwrap_or(model.k_min);
-        if !(k_min > 0.0 && k_min <= 1.0) {
+        if !(k_min >= model.k_min && k_min <= 1.0) {
             return Err(PlanError::invalid(
                 field("k_min"),
                 k_min,
-                "a knob in (0, 1]",
+                format!(
+                    "a knob in [{}, 1] (the '{}' model's range: k_min may only raise its lowest knob)",
+                    model.k_min, model.kind
+                ),
             ));
         }
         Ok(Analytic {
@@ -195,15 +198,20 @@ struct AnalyticsFile {
     analytic: Vec<AnalyticSpec>,
 }
 
+/// Reads an analytics file (see the module doc) without validating the analytics.
+pub fn parse_specs(text: &str, source_name: &str) -> Result<Vec<AnalyticSpec>, PlanError> {
+    let file: AnalyticsFile =
+        toml::from_str(text).map_err(|e| PlanError::syntax(source_name, e.message()))?;
+    Ok(file.analytic)
+}
+
 /// Parses an analytics file (see the module doc) and validates every analytic.
 pub fn parse_analytics(
     text: &str,
     source_name: &str,
     models: &ModelSet,
 ) -> Result<Vec<Analytic>, PlanError> {
-    let file: AnalyticsFile =
-        toml::from_str(text).map_err(|e| PlanError::syntax(source_name, e.message()))?;
-    file.analytic
+    parse_specs(text, source_name)?
         .into_iter()
         .map(|spec| Analytic::new(spec, models))
         .collect()
@@ -271,8 +279,12 @@ pub(crate) mod tests {
         let err = Analytic::new(spec(1.0, Some(1.2), "object-detection"), &models).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "analytic 'cam-1' k_min = 1.2 is not accepted: a knob in (0, 1]"
+            "analytic 'cam-1' k_min = 1.2 is not accepted: a knob in [0.2, 1] (the \
+             'object-detection' model's range: k_min may only raise its lowest knob)"
         );
+        // Below the model's lowest knob the analytic could be told a knob it cannot run at.
+        let err = Analytic::new(spec(1.0, Some(0.1), "object-detection"), &models).unwrap_err();
+        assert!(err.to_string().contains("k_min = 0.1"), "{err}");
         let err = Analytic::new(spec(1.0, None, "lidar"), &models).unwrap_err();
         assert!(
             err.to_string().contains("unknown analytic kind 'lidar'"),

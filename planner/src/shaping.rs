@@ -2,7 +2,7 @@
 //! allocated rate, matched by the analytic's upload port or its source address. The agent's
 //! client turns this into HTB classes and filters; this crate only describes them.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -93,7 +93,7 @@ pub fn shaping_plan(
         budget_bps: allocation.budget_bps,
         ..ShapingPlan::default()
     };
-    let mut seen = HashSet::new();
+    let mut seen = HashMap::new();
     for (share, analytic) in allocation.shares.iter().zip(analytics) {
         if !share.admitted {
             plan.paused.push(share.id.clone());
@@ -113,11 +113,15 @@ pub fn shaping_plan(
                 },
             )
         })?;
-        if !seen.insert(matches) {
+        if let Some(other) = seen.insert(matches, &analytic.id) {
+            let value = match matches {
+                Match::Port(port) => port.to_string(),
+                Match::Address(address) => address.to_string(),
+            };
             return Err(PlanError::invalid(
                 format!("analytic '{}' {}", analytic.id, options.match_by),
-                format!("{matches:?} (shared with another analytic)"),
-                "a value no other analytic uses",
+                &value,
+                format!("a value no other analytic uses ('{other}' uses {value})"),
             ));
         }
         let rate_bps = share.rate_bps.max(1);
@@ -207,9 +211,10 @@ mod tests {
         let mut list = analytics();
         list[2].port = Some(5000);
         let err = plan_for(100_000, &list, PlanOptions::default()).unwrap_err();
-        assert!(
-            err.to_string().contains("shared with another analytic"),
-            "{err}"
+        assert_eq!(
+            err.to_string(),
+            "analytic 'cam-2' port = 5000 is not accepted: a value no other analytic uses \
+             ('cam-0' uses 5000)"
         );
         let err = "dscp".parse::<MatchBy>().unwrap_err().to_string();
         assert_eq!(

@@ -10,5 +10,7 @@ pub mod plan;
 pub mod predict;
 pub mod report;
 pub mod shape;
+pub mod shape_trace;
 pub mod train;
+pub mod watch;
 pub mod workload;

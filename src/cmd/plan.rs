@@ -26,9 +26,9 @@ pub struct AllocateArgs {
     #[arg(long, value_parser = parse::<Rate>)]
     budget: Rate,
     /// Analytics file (TOML, [[analytic]] entries: id, kind, weight, location, k_min, port,
-    /// address).
-    #[arg(long)]
-    analytics: PathBuf,
+    /// address); with --watch, analytics registered at start.
+    #[arg(long, required_unless_present = "watch")]
+    analytics: Option<PathBuf>,
     /// Analytic models (TOML; default: the built-in models).
     #[arg(long)]
     models: Option<PathBuf>,
@@ -39,10 +39,10 @@ pub struct AllocateArgs {
     #[arg(long, default_value_t = 0.01)]
     alpha: f64,
     /// Also run every algorithm and show its optimality gap.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "watch")]
     compare: bool,
     /// Also print the shaping plan (one class per admitted analytic).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "watch")]
     plan: bool,
     /// What the plan's classes match: port (destination port) or address (source address).
     #[arg(long, default_value = "port", value_parser = parse::<MatchBy>)]
@@ -51,8 +51,10 @@ pub struct AllocateArgs {
     #[arg(long)]
     borrow: bool,
     /// Print JSON instead of tables.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "watch")]
     json: bool,
+    #[command(flatten)]
+    watch: super::watch::WatchArgs,
 }
 
 /// `qoelab simulate`: a minute-stepped gateway simulation over a request trace.
@@ -173,7 +175,7 @@ pub struct RequestsArgs {
 
 /// Parses any of our value types for clap, keeping their error message (field, value, accepted
 /// forms).
-fn parse<T: std::str::FromStr<Err: std::fmt::Display>>(text: &str) -> Result<T, String> {
+pub(crate) fn parse<T: std::str::FromStr<Err: std::fmt::Display>>(text: &str) -> Result<T, String> {
     text.parse().map_err(|e: T::Err| e.to_string())
 }
 
@@ -229,22 +231,37 @@ fn load_models(path: Option<&Path>) -> Result<ModelSet> {
 /// Runs `qoelab allocate`.
 pub fn allocate(args: AllocateArgs) -> Result<()> {
     let models = load_models(args.models.as_deref())?;
-    let analytics = parse_analytics(
-        &read(&args.analytics, "analytics file")?,
-        &args.analytics.display().to_string(),
-        &models,
-    )?;
-    let problem = Problem::new(args.budget.bps(), analytics)?;
     let options = Options {
         alpha: args.alpha,
         ..Options::default()
     };
+    let plan_options = PlanOptions {
+        match_by: args.match_by,
+        borrow: args.borrow,
+    };
+    if args.watch.watch {
+        let allocator = super::watch::Allocator {
+            budget: args.budget,
+            analytics: args.analytics.as_deref(),
+            algorithm: args.algorithm,
+            options,
+            plan_options,
+            models,
+        };
+        return super::watch::run(&args.watch, allocator);
+    }
+    let path = args
+        .analytics
+        .as_ref()
+        .expect("clap requires --analytics without --watch");
+    let analytics = parse_analytics(
+        &read(path, "analytics file")?,
+        &path.display().to_string(),
+        &models,
+    )?;
+    let problem = Problem::new(args.budget.bps(), analytics)?;
     let allocation = allocate::allocate(&problem, args.algorithm, &options)?;
     let plan = if args.plan {
-        let plan_options = PlanOptions {
-            match_by: args.match_by,
-            borrow: args.borrow,
-        };
         Some(shaping_plan(
             &allocation,
             problem.analytics(),
@@ -299,7 +316,8 @@ pub fn allocate(args: AllocateArgs) -> Result<()> {
     Ok(())
 }
 
-fn allocation_table(allocation: &Allocation) -> String {
+/// The allocation as a table, with its totals and bound below.
+pub(crate) fn allocation_table(allocation: &Allocation) -> String {
     let mut table = Table::new(&[
         "analytic",
         "location",

@@ -1,4 +1,4 @@
-//! `qoelab shape apply|show|clear`: shaping through the agent.
+//! `qoelab shape apply|show|clear|trace`: shaping through the agent.
 
 use std::path::PathBuf;
 
@@ -44,6 +44,9 @@ pub enum ShapeCommand {
         #[arg(long)]
         netns: Option<String>,
     },
+    /// Play a bandwidth trace (`time_s rate_mbps` lines): the link rate changes in place at each
+    /// step; the interface is put back as it was at the end.
+    Trace(super::shape_trace::TraceArgs),
 }
 
 /// Runs a shape subcommand.
@@ -63,6 +66,7 @@ pub fn run(command: ShapeCommand) -> Result<()> {
                 iface,
                 netns,
             } => clear(&AgentClient::new(socket), iface, netns).await,
+            ShapeCommand::Trace(args) => super::shape_trace::run(args).await,
         }
     })
 }

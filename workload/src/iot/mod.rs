@@ -4,7 +4,8 @@
 //! - [`uploader`]: one analytic's upload session ([`upload`]).
 //! - [`sink`]: the receiving end ([`run_sink`]); the achieved-QoS rule is in [`qos`].
 //! - [`wire`]: the protocol between them.
-//! - [`report`]: report delivery (HTTP POST, MQTT publish).
+//! - [`report`]: report delivery (HTTP POST, MQTT publish), and [`MqttPublisher`] for other
+//!   messages.
 
 pub mod qos;
 pub mod report;
@@ -13,7 +14,7 @@ pub mod uploader;
 pub mod wire;
 
 pub use qos::{QOS_SCHEMA, QosReport};
-pub use report::Reporter;
+pub use report::{MqttPublisher, Reporter};
 pub use sink::{SinkConfig, run_sink};
 pub use uploader::{UploaderConfig, upload};
 

@@ -3,6 +3,9 @@
 //! retained).
 //!
 //! A report that cannot be delivered is logged as a warning; the measurement goes on.
+//!
+//! [`MqttPublisher`] is the broker connection on its own, for other messages (e.g. the knobs a
+//! live allocator publishes).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,11 +25,13 @@ const MQTT_PORT: u16 = 1883;
 #[derive(Debug, Clone, Default)]
 pub struct Reporter {
     http: Option<(HttpClient, String)>,
-    mqtt: Option<Arc<Mqtt>>,
+    mqtt: Option<Arc<MqttPublisher>>,
 }
 
+/// A connection to an MQTT broker that publishes JSON messages (QoS 1) and reconnects after
+/// errors.
 #[derive(Debug)]
-struct Mqtt {
+pub struct MqttPublisher {
     url: String,
     client: AsyncClient,
     events: tokio::sync::Mutex<Option<JoinHandle<()>>>,
@@ -49,7 +54,7 @@ impl Reporter {
             None => None,
         };
         let mqtt = match mqtt_url {
-            Some(url) => Some(Arc::new(Mqtt::connect(url).await?)),
+            Some(url) => Some(Arc::new(MqttPublisher::connect(url, "qoelab-sink").await?)),
             None => None,
         };
         Ok(Reporter { http, mqtt })
@@ -67,12 +72,8 @@ impl Reporter {
         }
         if let Some(mqtt) = &self.mqtt {
             let payload = serde_json::to_vec(report).expect("reports serialize");
-            let published = mqtt
-                .client
-                .publish(report.topic(), QoS::AtLeastOnce, false, payload)
-                .await;
-            if let Err(err) = published {
-                tracing::warn!("QoS report not published to {}: {err}", mqtt.url);
+            if let Err(err) = mqtt.publish(&report.topic(), payload, false).await {
+                tracing::warn!("QoS report not published: {err}");
             }
         }
     }
@@ -80,18 +81,17 @@ impl Reporter {
     /// Disconnects from the broker after the reports handed to it have been sent.
     pub async fn close(&self) {
         if let Some(mqtt) = &self.mqtt {
-            let _ = mqtt.client.disconnect().await;
-            if let Some(events) = mqtt.events.lock().await.take() {
-                let _ = tokio::time::timeout(DELIVERY_TIMEOUT, events).await;
-            }
+            mqtt.close().await;
         }
     }
 }
 
-impl Mqtt {
-    async fn connect(url: &str) -> Result<Mqtt, IotError> {
+impl MqttPublisher {
+    /// Connects to the broker at `url` (`mqtt://HOST[:PORT]`) as a client whose id starts with
+    /// `client_prefix`; an unreachable broker is an error here, not later.
+    pub async fn connect(url: &str, client_prefix: &str) -> Result<MqttPublisher, IotError> {
         let (host, port) = parse_mqtt_url(url)?;
-        let client_id = format!("qoelab-sink-{}-{}", std::process::id(), unique());
+        let client_id = format!("{client_prefix}-{}-{}", std::process::id(), unique());
         let mut options = MqttOptions::new(client_id, host, port);
         options.set_keep_alive(Duration::from_secs(30));
         let (client, mut events) = AsyncClient::new(options, 64);
@@ -112,11 +112,36 @@ impl Mqtt {
         .map_err(|_| unreachable(format!("no answer within {DELIVERY_TIMEOUT:?}")))?;
         connected.map_err(unreachable)?;
         let events = tokio::spawn(drive(events, url.to_string()));
-        Ok(Mqtt {
+        Ok(MqttPublisher {
             url: url.to_string(),
             client,
             events: tokio::sync::Mutex::new(Some(events)),
         })
+    }
+
+    /// Hands `payload` to the connection for `topic` (QoS 1); `retain` keeps it on the broker
+    /// for later subscribers (an empty retained payload clears the topic).
+    pub async fn publish(
+        &self,
+        topic: &str,
+        payload: Vec<u8>,
+        retain: bool,
+    ) -> Result<(), IotError> {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, retain, payload)
+            .await
+            .map_err(|e| IotError::Mqtt {
+                url: self.url.clone(),
+                reason: format!("publish to {topic}: {e}"),
+            })
+    }
+
+    /// Disconnects after the messages handed to the connection have been sent.
+    pub async fn close(&self) {
+        let _ = self.client.disconnect().await;
+        if let Some(events) = self.events.lock().await.take() {
+            let _ = tokio::time::timeout(DELIVERY_TIMEOUT, events).await;
+        }
     }
 }
 
