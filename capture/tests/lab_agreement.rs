@@ -399,7 +399,13 @@ fn lossy_transfer_agrees_with_tshark_and_tcptrace_on_both_sides_of_the_shaper() 
         lan.retx_pkts.unwrap() > 10,
         "the shaper dropped packets: {lan:?}"
     );
-    assert_eq!(lan.retx_pkts, Some(lan_ts.retransmission[0]));
+    // tshark labels a resent segment "out of order" instead of "retransmission" when it
+    // arrives very soon after the gap opened (its own timing heuristic), so only the sum is
+    // fixed between the tools; tcptrace's counts above agree exactly.
+    assert_eq!(
+        lan.retx_pkts.unwrap() + lan.out_of_seq_pkts.unwrap(),
+        lan_ts.retransmission[0] + lan_ts.out_of_order[0]
+    );
     assert_eq!(lan.out_of_seq_pkts, Some(0));
     assert!(wan.out_of_seq_pkts.unwrap() > 10, "{wan:?}");
     assert!(
