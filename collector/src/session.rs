@@ -314,6 +314,9 @@ pub struct SessionQuery {
     pub status: Option<SessionStatus>,
     /// Only this limit, bit/s; 0 means unlimited.
     pub rate_bps: Option<u64>,
+    /// Only sessions whose application label `NAME` has this value, as `NAME=VALUE`, e.g.
+    /// `qoe_class=low` or `stall=1` (the feature row's `label_NAME` column).
+    pub label: Option<String>,
     /// Sort column: `seq` (default), `id`, `rate_bps`, `status`, `started_ms`.
     pub sort: Option<String>,
     /// Sort descending.
@@ -353,12 +356,33 @@ pub async fn list(db: &Db, q: &SessionQuery) -> Result<SessionPage> {
     }
     let mut filters = Vec::new();
     let mut binds: Vec<Bind> = Vec::new();
+    if let Some(label) = &q.label {
+        // Feature rows are compact JSON with sorted keys: a label is the text `"label_N":V`
+        // followed by `,` or `}` (a number) or quoted (text).
+        let (name, value) = parse_label_filter(label)?;
+        let key = format!("%\"label_{}\":", like_escape(name));
+        let value = like_escape(value);
+        let first = binds.len() + 1;
+        for pattern in [
+            format!("{key}\"{value}\"%"),
+            format!("{key}{value},%"),
+            format!("{key}{value}}}%"),
+        ] {
+            binds.push(Bind::Text(pattern));
+        }
+        filters.push(format!(
+            "id IN (SELECT session_id FROM session_features WHERE features LIKE ${first} ESCAPE '\\' \
+             OR features LIKE ${} ESCAPE '\\' OR features LIKE ${} ESCAPE '\\')",
+            first + 1,
+            first + 2
+        ));
+    }
     if let Some(c) = q.campaign_id {
         binds.push(Bind::Int(c));
         filters.push(format!("campaign_id = ${}", binds.len()));
     }
     if let Some(s) = q.status {
-        binds.push(Bind::Text(s.as_str()));
+        binds.push(Bind::Text(s.as_str().to_string()));
         filters.push(format!("status = ${}", binds.len()));
     }
     match q.rate_bps {
@@ -396,9 +420,33 @@ pub async fn list(db: &Db, q: &SessionQuery) -> Result<SessionPage> {
     })
 }
 
+/// Splits a label filter `NAME=VALUE`; names are letters, digits and `_`.
+fn parse_label_filter(text: &str) -> Result<(&str, &str)> {
+    let accepted = "NAME=VALUE with a label name of letters, digits and _, e.g. qoe_class=low";
+    let (name, value) = text
+        .split_once('=')
+        .map(|(n, v)| (n.trim(), v.trim()))
+        .ok_or_else(|| Error::invalid("label", text, accepted))?;
+    let name = name.strip_prefix("label_").unwrap_or(name);
+    if name.is_empty()
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        || value.is_empty()
+        || value.contains('"')
+    {
+        return Err(Error::invalid("label", text, accepted));
+    }
+    Ok((name, value))
+}
+
+fn like_escape(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
 enum Bind {
     Int(i64),
-    Text(&'static str),
+    Text(String),
 }
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
@@ -408,16 +456,41 @@ impl Bind {
     fn bind<'q>(&self, q: AnyQuery<'q>) -> AnyQuery<'q> {
         match self {
             Bind::Int(v) => q.bind(*v),
-            Bind::Text(v) => q.bind(*v),
+            Bind::Text(v) => q.bind(v.clone()),
         }
     }
 
     fn bind_as<'q, T>(&self, q: AnyQueryAs<'q, T>) -> AnyQueryAs<'q, T> {
         match self {
             Bind::Int(v) => q.bind(*v),
-            Bind::Text(v) => q.bind(*v),
+            Bind::Text(v) => q.bind(v.clone()),
         }
     }
+}
+
+/// The application labels (`label_…` columns of the feature rows, without the prefix) of
+/// the stored sessions among `ids`; sessions without results are absent.
+pub async fn labels(db: &Db, ids: &[i64]) -> Result<BTreeMap<i64, BTreeMap<String, Value>>> {
+    let mut out = BTreeMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let mut sql =
+        String::from("SELECT session_id, features FROM session_features WHERE session_id IN ");
+    push_placeholders(&mut sql, 1, ids.len());
+    let mut query = sqlx::query_as::<_, (i64, String)>(AssertSqlSafe(sql));
+    for id in ids {
+        query = query.bind(*id);
+    }
+    for (id, json) in query.fetch_all(db.pool()).await? {
+        let row: BTreeMap<String, Value> = serde_json::from_str(&json)?;
+        let labels = row
+            .into_iter()
+            .filter_map(|(k, v)| k.strip_prefix("label_").map(|n| (n.to_string(), v)))
+            .collect();
+        out.insert(id, labels);
+    }
+    Ok(out)
 }
 
 /// A session with everything stored about it.
