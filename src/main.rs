@@ -36,6 +36,8 @@ enum Command {
     Simulate(cmd::plan::SimulateArgs),
     /// Write a seeded request trace (`app, arrival_min, lifetime_min` lines).
     Requests(cmd::plan::RequestsArgs),
+    /// Web UI, JSON API and campaign runner over a database (http://127.0.0.1:8080).
+    Serve(cmd::serve::ServeArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -57,6 +59,7 @@ fn main() -> std::process::ExitCode {
         Command::Allocate(args) => cmd::plan::allocate(args),
         Command::Simulate(args) => cmd::plan::simulate(args),
         Command::Requests(args) => cmd::plan::requests(args),
+        Command::Serve(args) => cmd::serve::run(args),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

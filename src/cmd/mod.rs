@@ -6,4 +6,5 @@ pub mod models;
 pub mod plan;
 pub mod predict;
 pub mod report;
+pub mod serve;
 pub mod train;
