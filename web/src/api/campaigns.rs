@@ -8,24 +8,14 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use qoelab_collector::campaign::{self, Campaign, CampaignSpec, Progress};
 use qoelab_collector::export::{self, Format};
 
 use crate::App;
 use crate::error::Problem;
-use crate::extract::{Json, Path, Query};
-
-/// `POST /api/v1/campaigns`: a spec, and whether to start it right away.
-#[derive(Debug, Deserialize)]
-pub struct NewCampaign {
-    /// The campaign.
-    #[serde(flatten)]
-    pub spec: CampaignSpec,
-    /// Start it now (default false: it waits as `pending`).
-    #[serde(default)]
-    pub start: bool,
-}
+use crate::extract::{Json, Path, Query, from_value};
 
 /// Stores `spec` and starts it if asked; returns the campaign.
 pub async fn create_campaign(
@@ -75,12 +65,19 @@ pub async fn list(State(app): State<App>) -> Result<impl IntoResponse, Problem> 
     Ok(axum::Json(campaign::list(app.db()).await?))
 }
 
-/// `POST /api/v1/campaigns` → 201 with the campaign.
+/// `POST /api/v1/campaigns` with a spec and `"start": true|false` (default false) → 201 with
+/// the campaign.
 pub async fn create(
     State(app): State<App>,
-    Json(new): Json<NewCampaign>,
+    Json(mut body): Json<Value>,
 ) -> Result<impl IntoResponse, Problem> {
-    let c = create_campaign(&app, &new.spec, new.start).await?;
+    let start = match body.as_object_mut().and_then(|o| o.remove("start")) {
+        None => false,
+        Some(Value::Bool(start)) => start,
+        Some(other) => return Err(Problem::invalid("start", other, "true or false").with_status(StatusCode::BAD_REQUEST)),
+    };
+    let spec: CampaignSpec = from_value(body)?;
+    let c = create_campaign(&app, &spec, start).await?;
     let location = format!("/api/v1/campaigns/{}", c.id);
     Ok((
         StatusCode::CREATED,
