@@ -23,51 +23,119 @@ async fn a_campaign_runs_and_its_sessions_show_charts_tables_and_exports() {
 
         // The campaign page shows progress and the downloads.
         let page = c.get(&format!("/campaigns/{id}")).await.expect(200).text();
-        assert!(page.contains(r#"data-campaign-events="/campaigns/"#), "{page}");
+        assert!(
+            page.contains(r#"data-campaign-events="/campaigns/"#),
+            "{page}"
+        );
         assert!(page.contains("Download Parquet"));
 
         // The sessions table: filter by limit and label, sort, paginate.
-        let low = c.get(&format!("/sessions?campaign_id={id}&limit=750kbit")).await.expect(200).text();
+        let low = c
+            .get(&format!("/sessions?campaign_id={id}&limit=750kbit"))
+            .await
+            .expect(200)
+            .text();
         assert!(low.contains(r#"data-total="2""#), "{low}");
         assert!(low.contains("qoe_class=low"));
-        let high = c.get("/sessions?label=qoe_class%3Dhigh").await.expect(200).text();
+        let high = c
+            .get("/sessions?label=qoe_class%3Dhigh")
+            .await
+            .expect(200)
+            .text();
         assert!(high.contains(r#"data-total="2""#), "{high}");
-        let page2 = c.get(&format!("/sessions?campaign_id={id}&per_page=100&page=1&sort=rate_bps&desc=1")).await.expect(200).text();
-        assert!(page2.find("5mbit").unwrap() < page2.find("750kbit").unwrap(), "descending by limit");
-        let api = c.get(&format!("/api/v1/sessions?campaign_id={id}&per_page=3&page=1")).await.expect(200).json();
-        assert_eq!((api["total"].as_u64(), api["sessions"].as_array().unwrap().len()), (Some(4), 1));
+        let page2 = c
+            .get(&format!(
+                "/sessions?campaign_id={id}&per_page=100&page=1&sort=rate_bps&desc=1"
+            ))
+            .await
+            .expect(200)
+            .text();
+        assert!(
+            page2.find("5mbit").unwrap() < page2.find("750kbit").unwrap(),
+            "descending by limit"
+        );
+        let api = c
+            .get(&format!(
+                "/api/v1/sessions?campaign_id={id}&per_page=3&page=1"
+            ))
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(
+            (
+                api["total"].as_u64(),
+                api["sessions"].as_array().unwrap().len()
+            ),
+            (Some(4), 1)
+        );
 
         // A slow session's detail: the chart with the limit drawn and its stall shaded.
-        let slow = c.get(&format!("/api/v1/sessions?campaign_id={id}&rate_bps=750000")).await.json();
+        let slow = c
+            .get(&format!(
+                "/api/v1/sessions?campaign_id={id}&rate_bps=750000"
+            ))
+            .await
+            .json();
         let sid = slow["sessions"][0]["id"].as_i64().unwrap();
         let detail = c.get(&format!("/sessions/{sid}")).await.expect(200).text();
         assert!(detail.contains(r#"data-chart="throughput""#), "{detail}");
-        assert!(detail.contains(r#"data-limit="750000""#), "the limit line is drawn");
-        assert!(detail.contains(r#"<rect class="stall""#), "the stall is shaded");
+        assert!(
+            detail.contains(r#"data-limit="750000""#),
+            "the limit line is drawn"
+        );
+        assert!(
+            detail.contains(r#"<rect class="stall""#),
+            "the stall is shaded"
+        );
         assert!(detail.contains("198.18.2.2:8000"), "the flow table");
         assert!(detail.contains("qoelab.video-qoe.v1"), "the QoE figures");
-        let json = c.get(&format!("/api/v1/sessions/{sid}")).await.expect(200).json();
+        let json = c
+            .get(&format!("/api/v1/sessions/{sid}"))
+            .await
+            .expect(200)
+            .json();
         assert!(json["series"].as_array().unwrap().len() >= 2);
 
         // Exports: every format, streamed, one row per stored session.
-        for (format, kind) in [("csv", "text/csv"), ("jsonl", "application/x-ndjson"), ("parquet", "application/vnd.apache.parquet")] {
-            let r = c.get(&format!("/campaigns/{id}/export/{format}")).await.expect(200);
+        for (format, kind) in [
+            ("csv", "text/csv"),
+            ("jsonl", "application/x-ndjson"),
+            ("parquet", "application/vnd.apache.parquet"),
+        ] {
+            let r = c
+                .get(&format!("/campaigns/{id}/export/{format}"))
+                .await
+                .expect(200);
             assert!(r.header("content-type").starts_with(kind), "{format}");
-            assert!(r.header("content-disposition").contains(&format!("campaign-{id}-scripted.{format}")));
+            assert!(
+                r.header("content-disposition")
+                    .contains(&format!("campaign-{id}-scripted.{format}"))
+            );
             match format {
                 "csv" => assert_eq!(r.text().lines().count(), 5, "header and 4 rows"),
                 "jsonl" => assert_eq!(r.text().lines().count(), 4),
                 _ => assert_eq!(&r.body[..4], b"PAR1"),
             }
         }
-        let r = c.get(&format!("/api/v1/campaigns/{id}/export?format=xlsx")).await.expect(422);
+        let r = c
+            .get(&format!("/api/v1/campaigns/{id}/export?format=xlsx"))
+            .await
+            .expect(422);
         assert_eq!(r.field(), "format");
-        c.get("/api/v1/campaigns/999/export?format=csv").await.expect(404);
-        c.get(&format!("/api/v1/campaigns/{id}/export")).await.expect(400);
+        c.get("/api/v1/campaigns/999/export?format=csv")
+            .await
+            .expect(404);
+        c.get(&format!("/api/v1/campaigns/{id}/export"))
+            .await
+            .expect(400);
 
         // Stopping a finished campaign is a conflict, as is starting it.
-        c.post_json(&format!("/api/v1/campaigns/{id}/stop"), &json!({})).await.expect(409);
-        c.post_json(&format!("/api/v1/campaigns/{id}/start"), &json!({})).await.expect(409);
+        c.post_json(&format!("/api/v1/campaigns/{id}/stop"), &json!({}))
+            .await
+            .expect(409);
+        c.post_json(&format!("/api/v1/campaigns/{id}/start"), &json!({}))
+            .await
+            .expect(409);
     }
 }
 
@@ -91,13 +159,26 @@ async fn the_campaign_form_keeps_what_was_typed_and_says_what_is_wrong() {
         let r = c.post_form("/campaigns", &bad).await.expect(422);
         let page = r.text();
         for field in ["sessions", "duration", "limits"] {
-            assert!(page.contains(&format!(r#"data-error-for="{field}""#)), "{field}: {page}");
+            assert!(
+                page.contains(&format!(r#"data-error-for="{field}""#)),
+                "{field}: {page}"
+            );
         }
         assert!(!page.contains(r#"data-error-for="name""#));
-        assert!(page.contains(r#"value="0.75, 1.25, 5 furlongs""#), "typed values survive");
+        assert!(
+            page.contains(r#"value="0.75, 1.25, 5 furlongs""#),
+            "typed values survive"
+        );
         assert!(page.contains(r#"value="ten""#));
-        assert!(page.contains("a unit is required"), "the duration's message says why");
-        assert_eq!(c.get("/api/v1/campaigns").await.json(), json!([]), "nothing stored");
+        assert!(
+            page.contains("a unit is required"),
+            "the duration's message says why"
+        );
+        assert_eq!(
+            c.get("/api/v1/campaigns").await.json(),
+            json!([]),
+            "nothing stored"
+        );
 
         // Without the CSRF token (another site's form) nothing happens.
         let mut stranger = c.clone();
@@ -105,7 +186,11 @@ async fn the_campaign_form_keeps_what_was_typed_and_says_what_is_wrong() {
         let r = stranger.post_form("/campaigns", &bad).await.expect(403);
         assert!(r.text().contains("<html"), "a page, not JSON: {}", r.text());
         let r = c
-            .post_raw("/campaigns", "application/x-www-form-urlencoded", "csrf=wrong&name=x")
+            .post_raw(
+                "/campaigns",
+                "application/x-www-form-urlencoded",
+                "csrf=wrong&name=x",
+            )
             .await
             .expect(403);
         assert!(r.text().contains("security token"));
@@ -124,18 +209,37 @@ async fn the_campaign_form_keeps_what_was_typed_and_says_what_is_wrong() {
         let location = r.header("location").to_string();
         assert!(location.starts_with("/campaigns/"), "{location}");
         let id: i64 = location.rsplit('/').next().unwrap().parse().unwrap();
-        let c_json = c.get(&format!("/api/v1/campaigns/{id}")).await.expect(200).json();
-        assert_eq!(c_json["status"], "pending", "not started without the checkbox");
+        let c_json = c
+            .get(&format!("/api/v1/campaigns/{id}"))
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(
+            c_json["status"], "pending",
+            "not started without the checkbox"
+        );
         assert_eq!(c_json["spec"]["workload"]["abr"], "mpc");
         // Start, stop and resume from the page's buttons.
-        c.post_form(&format!("/campaigns/{id}/start"), &[]).await.expect(303);
-        c.post_form(&format!("/campaigns/{id}/stop"), &[]).await.expect(303);
-        assert_eq!(c.get(&format!("/api/v1/campaigns/{id}")).await.json()["status"], "stopped");
+        c.post_form(&format!("/campaigns/{id}/start"), &[])
+            .await
+            .expect(303);
+        c.post_form(&format!("/campaigns/{id}/stop"), &[])
+            .await
+            .expect(303);
+        assert_eq!(
+            c.get(&format!("/api/v1/campaigns/{id}")).await.json()["status"],
+            "stopped"
+        );
         let page = c.get(&format!("/campaigns/{id}")).await.expect(200).text();
         assert!(page.contains("Resume"), "{page}");
-        let r = c.post_form(&format!("/campaigns/{id}/stop"), &[]).await.expect(409);
+        let r = c
+            .post_form(&format!("/campaigns/{id}/stop"), &[])
+            .await
+            .expect(409);
         assert!(r.text().contains("cannot become stopped"));
-        c.post_form(&format!("/campaigns/{id}/start"), &[]).await.expect(303);
+        c.post_form(&format!("/campaigns/{id}/start"), &[])
+            .await
+            .expect(303);
         wait_for_status(&c, id, "done").await;
     }
 }
@@ -155,7 +259,10 @@ async fn live_progress_streams_from_snapshot_to_done() {
     let mut seen: Vec<Value> = Vec::new();
     let mut text = String::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !seen.iter().any(|e| e["type"] == "campaign_status" && e["status"] == "done") {
+    while !seen
+        .iter()
+        .any(|e| e["type"] == "campaign_status" && e["status"] == "done")
+    {
         let frame = tokio::time::timeout_at(deadline, body.frame())
             .await
             .expect("the campaign finishes within 20 s")
@@ -172,10 +279,22 @@ async fn live_progress_streams_from_snapshot_to_done() {
         }
     }
     assert_eq!(seen[0]["type"], "snapshot", "{seen:?}");
-    let started: Vec<&Value> = seen.iter().filter(|e| e["type"] == "session_started").collect();
-    assert!(!started.is_empty() && started.iter().all(|e| e["total"] == 2 && e["rate_bps"] == 2_000_000));
+    let started: Vec<&Value> = seen
+        .iter()
+        .filter(|e| e["type"] == "session_started")
+        .collect();
+    assert!(
+        !started.is_empty()
+            && started
+                .iter()
+                .all(|e| e["total"] == 2 && e["rate_bps"] == 2_000_000)
+    );
     assert!(started.iter().all(|e| e["eta_s"].as_f64().is_some()));
-    let ended = seen.iter().filter(|e| e["type"] == "session_ended").last().unwrap();
+    let ended = seen
+        .iter()
+        .filter(|e| e["type"] == "session_ended")
+        .last()
+        .unwrap();
     assert_eq!(ended["progress"]["done"], 2);
     c.get("/api/v1/campaigns/777/events").await.expect(404);
     c.get("/campaigns/777/events").await.expect(404);
@@ -196,25 +315,50 @@ async fn api_bad_input_gets_4xx_naming_the_field() {
         let cases: Vec<(Value, u16, &str)> = vec![
             (with("sessions", json!(0)), 422, "sessions"),
             (with("sessions", json!("two")), 400, "sessions"),
-            (with("limits", json!([{"rate": "5 furlongs"}])), 400, "limits[0].rate"),
+            (
+                with("limits", json!([{"rate": "5 furlongs"}])),
+                400,
+                "limits[0].rate",
+            ),
             (with("limits", json!([])), 422, "limits"),
-            (with("workload", json!({"kind": "video", "abr": "bola"})), 422, "workload.abr"),
+            (
+                with("workload", json!({"kind": "video", "abr": "bola"})),
+                422,
+                "workload.abr",
+            ),
             (with("duration_s", json!(-1)), 422, "duration_s"),
         ];
         for (body, status, field) in cases {
             let r = c.post_json("/api/v1/campaigns", &body).await.expect(status);
             assert_eq!(r.field(), field, "{}", r.text());
         }
-        let r = c.post_raw("/api/v1/campaigns", "application/json", "{not json").await.expect(400);
-        assert!(r.json()["error"].as_str().unwrap().contains("key must be a string"), "{}", r.text());
-        c.post_raw("/api/v1/campaigns", "text/plain", spec.to_string()).await.expect(415);
+        let r = c
+            .post_raw("/api/v1/campaigns", "application/json", "{not json")
+            .await
+            .expect(400);
+        assert!(
+            r.json()["error"]
+                .as_str()
+                .unwrap()
+                .contains("key must be a string"),
+            "{}",
+            r.text()
+        );
+        c.post_raw("/api/v1/campaigns", "text/plain", spec.to_string())
+            .await
+            .expect(415);
         let huge = "x".repeat(qoelab_web::BODY_LIMIT_BYTES + 10);
-        let r = c.post_raw("/api/v1/campaigns", "application/json", huge).await.expect(413);
+        let r = c
+            .post_raw("/api/v1/campaigns", "application/json", huge)
+            .await
+            .expect(413);
         assert!(r.json()["error"].as_str().unwrap().contains("too large"));
 
         c.get("/api/v1/campaigns/abc").await.expect(400);
         c.get("/api/v1/campaigns/42").await.expect(404);
-        c.post_json("/api/v1/campaigns/42/start", &json!({})).await.expect(404);
+        c.post_json("/api/v1/campaigns/42/start", &json!({}))
+            .await
+            .expect(404);
         c.get("/api/v1/sessions/42").await.expect(404);
         let r = c.get("/api/v1/sessions?per_page=0").await.expect(422);
         assert_eq!(r.field(), "per_page");
@@ -231,8 +375,15 @@ async fn api_bad_input_gets_4xx_naming_the_field() {
         // Pages answer bad input with a page, not a 500.
         c.get("/campaigns/abc").await.expect(400);
         c.get("/sessions/99").await.expect(404);
-        let page = c.get("/sessions?campaign_id=x&limit=fast").await.expect(200).text();
-        assert!(page.contains(r#"data-error-for="campaign_id""#) && page.contains(r#"data-error-for="limit""#));
+        let page = c
+            .get("/sessions?campaign_id=x&limit=fast")
+            .await
+            .expect(200)
+            .text();
+        assert!(
+            page.contains(r#"data-error-for="campaign_id""#)
+                && page.contains(r#"data-error-for="limit""#)
+        );
 
         // Nothing was stored by any of this.
         assert_eq!(c.get("/api/v1/campaigns").await.json(), json!([]));
@@ -258,22 +409,40 @@ async fn ingest_is_idempotent_counted_and_shown_as_analytics() {
         let bad = json!({"items": [qos("cam-1", 9, json!(0.5)), qos("cam-1", 10, json!(1.5))]});
         let r = c.post_json("/api/v1/ingest/qos", &bad).await.expect(422);
         assert_eq!(r.field(), "items[1].knob");
-        let r = c.post_json("/api/v1/ingest/qos", &json!({"items": [qos("cam-1", 9, json!("high"))]})).await.expect(422);
+        let r = c
+            .post_json(
+                "/api/v1/ingest/qos",
+                &json!({"items": [qos("cam-1", 9, json!("high"))]}),
+            )
+            .await
+            .expect(422);
         assert_eq!(r.field(), "items[0].knob");
         let alloc = json!({"items": [{"gateway": "gw1", "analytic": "cam-1", "knob": 0.6, "rate_bps": 500000,
             "algorithm": "raa", "ts_ms": 1_700_000_030_000i64}]});
-        c.post_json("/api/v1/ingest/allocations", &alloc).await.expect(201);
+        c.post_json("/api/v1/ingest/allocations", &alloc)
+            .await
+            .expect(201);
         let placement = json!({"items": [{"gateway": "gw1", "analytic": "cam-1", "location": "edge", "image": "yolo:1",
             "ts_ms": 1_700_000_000_000i64}]});
-        c.post_json("/api/v1/ingest/placements", &placement).await.expect(201);
-        let r = c.post_json("/api/v1/ingest/placements", &json!({"items": [{"gateway": "gw1", "analytic": "a",
-            "location": "moon", "image": "i", "ts_ms": 1_700_000_000_000i64}]})).await.expect(422);
+        c.post_json("/api/v1/ingest/placements", &placement)
+            .await
+            .expect(201);
+        let r = c
+            .post_json(
+                "/api/v1/ingest/placements",
+                &json!({"items": [{"gateway": "gw1", "analytic": "a",
+            "location": "moon", "image": "i", "ts_ms": 1_700_000_000_000i64}]}),
+            )
+            .await
+            .expect(422);
         assert_eq!(r.field(), "items[0].location");
         let many = json!({"items": vec![qos("cam-1", 1, json!(0.5)); 10_001]});
         let r = c.post_json("/api/v1/ingest/qos", &many).await.expect(422);
         assert_eq!(r.field(), "items");
         let huge = format!("{{\"items\": [\"{}\"]}}", "x".repeat(17 << 20));
-        c.post_raw("/api/v1/ingest/qos", "application/json", huge).await.expect(413);
+        c.post_raw("/api/v1/ingest/qos", "application/json", huge)
+            .await
+            .expect(413);
 
         let metrics = c.get("/metrics").await.expect(200).text();
         for line in [
@@ -289,18 +458,30 @@ async fn ingest_is_idempotent_counted_and_shown_as_analytics() {
 
         let list = c.get("/api/v1/analytics").await.expect(200).json();
         assert_eq!(list[0]["reports"], 5);
-        let series = c.get("/api/v1/analytics/gw1/cam-1").await.expect(200).json();
+        let series = c
+            .get("/api/v1/analytics/gw1/cam-1")
+            .await
+            .expect(200)
+            .json();
         assert_eq!(series["qos"].as_array().unwrap().len(), 5);
         assert_eq!(series["allocations"][0]["rate_bps"], 500000);
-        let r = c.get("/api/v1/analytics/gw1/cam-1?from_ms=5&to_ms=1").await.expect(422);
+        let r = c
+            .get("/api/v1/analytics/gw1/cam-1?from_ms=5&to_ms=1")
+            .await
+            .expect(422);
         assert_eq!(r.field(), "from_ms");
         c.get("/api/v1/analytics/gw1/nobody").await.expect(404);
-        c.get("/api/v1/analytics/gw1/cam-1?from_ms=soon").await.expect(400);
+        c.get("/api/v1/analytics/gw1/cam-1?from_ms=soon")
+            .await
+            .expect(400);
         let page = c.get("/analytics").await.expect(200).text();
         assert!(page.contains(r#"href="/analytics/gw1/cam-1""#), "{page}");
         let page = c.get("/analytics/gw1/cam-1").await.expect(200).text();
         for chart in ["knob", "rates", "qos"] {
-            assert!(page.contains(&format!(r#"data-chart="{chart}""#)), "{chart}");
+            assert!(
+                page.contains(&format!(r#"data-chart="{chart}""#)),
+                "{chart}"
+            );
         }
         assert!(page.contains("500 kbit/s"), "the allocated rate");
     }
@@ -313,34 +494,81 @@ async fn external_clients_take_start_and_finish_sessions() {
         let c = Client::new(&s.router);
         let body = json!({"name": "ext", "sessions": 2, "duration_s": 1, "limits": [{"rate": 3000000}],
             "workload": {"kind": "external"}, "start": true});
-        let id = c.post_json("/api/v1/campaigns", &body).await.expect(201).json()["id"].as_i64().unwrap();
+        let id = c
+            .post_json("/api/v1/campaigns", &body)
+            .await
+            .expect(201)
+            .json()["id"]
+            .as_i64()
+            .unwrap();
         for _ in 0..2 {
-            let session = c.post_json(&format!("/api/v1/campaigns/{id}/next"), &json!({})).await.expect(200).json();
+            let session = c
+                .post_json(&format!("/api/v1/campaigns/{id}/next"), &json!({}))
+                .await
+                .expect(200)
+                .json();
             let sid = session["id"].as_i64().unwrap();
             assert_eq!(session["profile"]["rate_bps"], 3_000_000);
-            let r = c.post_json(&format!("/api/v1/sessions/{sid}/finish"), &json!({"stall_count": 0})).await.expect(409);
+            let r = c
+                .post_json(
+                    &format!("/api/v1/sessions/{sid}/finish"),
+                    &json!({"stall_count": 0}),
+                )
+                .await
+                .expect(409);
             assert!(r.text().contains("call start first"));
-            c.post_json(&format!("/api/v1/sessions/{sid}/start"), &json!({})).await.expect(200);
+            c.post_json(&format!("/api/v1/sessions/{sid}/start"), &json!({}))
+                .await
+                .expect(200);
             tokio::time::sleep(Duration::from_millis(1100)).await;
-            let r = c.post_json(&format!("/api/v1/sessions/{sid}/finish"), &json!({"stall_count": -1})).await.expect(422);
+            let r = c
+                .post_json(
+                    &format!("/api/v1/sessions/{sid}/finish"),
+                    &json!({"stall_count": -1}),
+                )
+                .await
+                .expect(422);
             assert_eq!(r.field(), "application.stall_count");
-            let done = c.post_json(&format!("/api/v1/sessions/{sid}/finish"),
-                &json!({"stall_count": 0, "qoe_class": "high"})).await.expect(200).json();
+            let done = c
+                .post_json(
+                    &format!("/api/v1/sessions/{sid}/finish"),
+                    &json!({"stall_count": 0, "qoe_class": "high"}),
+                )
+                .await
+                .expect(200)
+                .json();
             assert_eq!(done["status"], "done");
         }
-        c.post_json(&format!("/api/v1/campaigns/{id}/next"), &json!({})).await.expect(204);
-        assert_eq!(c.get(&format!("/api/v1/campaigns/{id}")).await.json()["status"], "done");
+        c.post_json(&format!("/api/v1/campaigns/{id}/next"), &json!({}))
+            .await
+            .expect(204);
+        assert_eq!(
+            c.get(&format!("/api/v1/campaigns/{id}")).await.json()["status"],
+            "done"
+        );
         let video = video_campaign(&c, 1, 0.2, &["1mbit"]).await;
-        c.post_json(&format!("/api/v1/campaigns/{video}/next"), &json!({})).await.expect(409);
-        c.post_json("/api/v1/sessions/999/start", &json!({})).await.expect(404);
+        c.post_json(&format!("/api/v1/campaigns/{video}/next"), &json!({}))
+            .await
+            .expect(409);
+        c.post_json("/api/v1/sessions/999/start", &json!({}))
+            .await
+            .expect(404);
     }
 }
 
 async fn trained_model(c: &Client, campaign: i64, name: &str) -> Value {
     let request = json!({"name": name, "campaign_id": campaign, "label": "label_qoe_class", "model": "tree", "folds": 2});
-    let job = c.post_json("/api/v1/models", &request).await.expect(202).json();
+    let job = c
+        .post_json("/api/v1/models", &request)
+        .await
+        .expect(202)
+        .json();
     for _ in 0..400 {
-        let j = c.get(&format!("/api/v1/models/jobs/{}", job["id"])).await.expect(200).json();
+        let j = c
+            .get(&format!("/api/v1/models/jobs/{}", job["id"]))
+            .await
+            .expect(200)
+            .json();
         match j["state"].as_str() {
             Some("done") => return j,
             Some("failed") => panic!("training failed: {j}"),
@@ -377,62 +605,186 @@ async fn models_train_predict_show_and_delete() {
             let r = c.post_json("/api/v1/models", &body).await.expect(status);
             assert_eq!(r.field(), field, "{}", r.text());
         }
-        assert!(c.get("/api/v1/models/jobs").await.json().as_array().unwrap().is_empty());
+        assert!(
+            c.get("/api/v1/models/jobs")
+                .await
+                .json()
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
 
         let job = trained_model(&c, id, "tree-1").await;
         let model_id = job["model_id"].as_i64().unwrap();
-        let r = c.post_json("/api/v1/models", &with("name", json!("tree-1"))).await.expect(409);
+        let r = c
+            .post_json("/api/v1/models", &with("name", json!("tree-1")))
+            .await
+            .expect(409);
         assert_eq!(r.field(), "name");
         let listed = c.get("/api/v1/models").await.expect(200).json();
         assert_eq!(listed[0]["name"], "tree-1");
-        let m = c.get(&format!("/api/v1/models/{model_id}")).await.expect(200).json();
+        let m = c
+            .get(&format!("/api/v1/models/{model_id}"))
+            .await
+            .expect(200)
+            .json();
         assert_eq!(m["model"]["class_names"], json!(["high", "low"]));
-        let file = c.get(&format!("/api/v1/models/{model_id}/file")).await.expect(200);
+        let file = c
+            .get(&format!("/api/v1/models/{model_id}/file"))
+            .await
+            .expect(200);
         assert!(qoelab_classifier::SavedModel::from_bytes(&file.body).is_ok());
 
-        let page = c.get(&format!("/models/{model_id}")).await.expect(200).text();
+        let page = c
+            .get(&format!("/models/{model_id}"))
+            .await
+            .expect(200)
+            .text();
         assert!(page.contains(r#"data-chart="confusion""#), "{page}");
         assert_eq!(page.matches("data-count=").count(), 4, "2 × 2 cells");
         assert!(page.contains(r#"data-chart="impurity-importance""#));
         assert!(c.get("/models").await.expect(200).text().contains("tree-1"));
-        assert!(c.get("/models?fragment=jobs").await.expect(200).text().contains("tree-1"));
+        assert!(
+            c.get("/models?fragment=jobs")
+                .await
+                .expect(200)
+                .text()
+                .contains("tree-1")
+        );
 
         // Stored sessions get predictions from their features, with the actual label beside.
-        let sessions = c.get(&format!("/api/v1/sessions?campaign_id={id}&rate_bps=750000")).await.json();
+        let sessions = c
+            .get(&format!(
+                "/api/v1/sessions?campaign_id={id}&rate_bps=750000"
+            ))
+            .await
+            .json();
         let sid = sessions["sessions"][0]["id"].as_i64().unwrap();
-        let p = c.get(&format!("/api/v1/sessions/{sid}/prediction")).await.expect(200).json();
+        let p = c
+            .get(&format!("/api/v1/sessions/{sid}/prediction"))
+            .await
+            .expect(200)
+            .json();
         assert_eq!(p["source"], "stored");
         assert_eq!(p["predictions"][0]["prediction"]["class"], "low", "{p}");
         assert_eq!(p["predictions"][0]["actual"], "low");
-        assert!(c.get(&format!("/sessions/{sid}")).await.text().contains(r#"data-predicted="low""#));
+        assert!(
+            c.get(&format!("/sessions/{sid}"))
+                .await
+                .text()
+                .contains(r#"data-predicted="low""#)
+        );
 
         // A running session gets live predictions from the agent's capture so far.
-        let ext = c.post_json("/api/v1/campaigns", &json!({"name": "live", "sessions": 1, "duration_s": 5,
-            "limits": [{"rate": 750000}], "workload": {"kind": "external"}, "start": true})).await.expect(201).json();
-        let next = c.post_json(&format!("/api/v1/campaigns/{}/next", ext["id"]), &json!({})).await.expect(200).json();
+        let ext = c
+            .post_json(
+                "/api/v1/campaigns",
+                &json!({"name": "live", "sessions": 1, "duration_s": 5,
+            "limits": [{"rate": 750000}], "workload": {"kind": "external"}, "start": true}),
+            )
+            .await
+            .expect(201)
+            .json();
+        let next = c
+            .post_json(&format!("/api/v1/campaigns/{}/next", ext["id"]), &json!({}))
+            .await
+            .expect(200)
+            .json();
         let live_id = next["id"].as_i64().unwrap();
-        let p = c.get(&format!("/api/v1/sessions/{live_id}/prediction")).await.expect(200).json();
-        assert_eq!((p["source"].as_str(), p["note"].as_str()), (Some("none"), Some("the capture has not started yet")));
-        c.post_json(&format!("/api/v1/sessions/{live_id}/start"), &json!({})).await.expect(200);
-        let p = c.get(&format!("/api/v1/sessions/{live_id}/prediction")).await.expect(200).json();
+        let p = c
+            .get(&format!("/api/v1/sessions/{live_id}/prediction"))
+            .await
+            .expect(200)
+            .json();
+        assert_eq!(
+            (p["source"].as_str(), p["note"].as_str()),
+            (Some("none"), Some("the capture has not started yet"))
+        );
+        c.post_json(&format!("/api/v1/sessions/{live_id}/start"), &json!({}))
+            .await
+            .expect(200);
+        let p = c
+            .get(&format!("/api/v1/sessions/{live_id}/prediction"))
+            .await
+            .expect(200)
+            .json();
         assert_eq!(p["source"], "live", "{p}");
         assert_eq!(p["predictions"][0]["prediction"]["class"], "low", "{p}");
-        let fragment = c.get(&format!("/sessions/{live_id}/prediction")).await.expect(200).text();
+        let fragment = c
+            .get(&format!("/sessions/{live_id}/prediction"))
+            .await
+            .expect(200)
+            .text();
         assert!(fragment.contains("refreshes"), "{fragment}");
 
         // The page form reports field problems next to the fields.
-        let r = c.post_form("/models", &[("name", "x"), ("campaign_id", &id.to_string()), ("label", "label_nothing"),
-            ("model", "rf"), ("folds", "two"), ("trees", "10"), ("missing", "median"), ("seed", "0")]).await.expect(422);
-        assert!(r.text().contains(r#"data-error-for="folds""#), "{}", r.text());
-        let r = c.post_form("/models", &[("name", "x"), ("campaign_id", &id.to_string()), ("label", "label_nothing"),
-            ("model", "rf"), ("folds", "2"), ("trees", "10"), ("missing", "median"), ("seed", "0")]).await.expect(422);
-        assert!(r.text().contains(r#"data-error-for="label""#), "{}", r.text());
-        c.post_form("/models", &[("name", "form-tree"), ("campaign_id", &id.to_string()), ("label", "stall:label_stall_count>0"),
-            ("model", "tree"), ("folds", "2"), ("trees", "10"), ("missing", "median"), ("seed", "0")]).await.expect(303);
+        let r = c
+            .post_form(
+                "/models",
+                &[
+                    ("name", "x"),
+                    ("campaign_id", &id.to_string()),
+                    ("label", "label_nothing"),
+                    ("model", "rf"),
+                    ("folds", "two"),
+                    ("trees", "10"),
+                    ("missing", "median"),
+                    ("seed", "0"),
+                ],
+            )
+            .await
+            .expect(422);
+        assert!(
+            r.text().contains(r#"data-error-for="folds""#),
+            "{}",
+            r.text()
+        );
+        let r = c
+            .post_form(
+                "/models",
+                &[
+                    ("name", "x"),
+                    ("campaign_id", &id.to_string()),
+                    ("label", "label_nothing"),
+                    ("model", "rf"),
+                    ("folds", "2"),
+                    ("trees", "10"),
+                    ("missing", "median"),
+                    ("seed", "0"),
+                ],
+            )
+            .await
+            .expect(422);
+        assert!(
+            r.text().contains(r#"data-error-for="label""#),
+            "{}",
+            r.text()
+        );
+        c.post_form(
+            "/models",
+            &[
+                ("name", "form-tree"),
+                ("campaign_id", &id.to_string()),
+                ("label", "stall:label_stall_count>0"),
+                ("model", "tree"),
+                ("folds", "2"),
+                ("trees", "10"),
+                ("missing", "median"),
+                ("seed", "0"),
+            ],
+        )
+        .await
+        .expect(303);
 
-        c.post_form(&format!("/models/{model_id}/delete"), &[]).await.expect(303);
-        c.get(&format!("/api/v1/models/{model_id}")).await.expect(404);
-        c.delete(&format!("/api/v1/models/{model_id}")).await.expect(404);
+        c.post_form(&format!("/models/{model_id}/delete"), &[])
+            .await
+            .expect(303);
+        c.get(&format!("/api/v1/models/{model_id}"))
+            .await
+            .expect(404);
+        c.delete(&format!("/api/v1/models/{model_id}"))
+            .await
+            .expect(404);
         c.get("/api/v1/models/jobs/999").await.expect(404);
     }
 }
@@ -443,12 +795,19 @@ async fn the_dashboard_and_metrics_show_the_agent_or_its_absence() {
     let with = serve(&t.db, Some(Arc::new(FakeAgent)), None);
     let c = Client::new(&with.router);
     let page = c.get("/").await.expect(200).text();
-    assert!(page.contains("agent connected") && page.contains("cam-1"), "{page}");
+    assert!(
+        page.contains("agent connected") && page.contains("cam-1"),
+        "{page}"
+    );
     assert!(page.contains("1.93 Mbit/s"), "the live class rate");
     assert!(page.contains("qlt-wan@qlt-router"));
     assert!(c.get("/agent").await.expect(200).text().contains("7100:3"));
     let metrics = c.get("/metrics").await.expect(200);
-    assert!(metrics.header("content-type").starts_with("text/plain; version=0.0.4"));
+    assert!(
+        metrics
+            .header("content-type")
+            .starts_with("text/plain; version=0.0.4")
+    );
     let metrics = metrics.text();
     for line in [
         "qoelab_agent_up 1",
@@ -466,7 +825,13 @@ async fn the_dashboard_and_metrics_show_the_agent_or_its_absence() {
 
     let without = serve(&t.db, None, None);
     let c = Client::new(&without.router);
-    assert!(c.get("/").await.expect(200).text().contains("agent not connected"));
+    assert!(
+        c.get("/")
+            .await
+            .expect(200)
+            .text()
+            .contains("agent not connected")
+    );
     assert_eq!(c.get("/api/v1/agent").await.json()["connected"], false);
     assert!(c.get("/metrics").await.text().contains("qoelab_agent_up 0"));
 }
@@ -480,8 +845,14 @@ async fn a_token_guards_the_api_and_the_pages() {
     assert_eq!(r.header("www-authenticate"), "Bearer");
     anonymous.get("/metrics").await.expect(401);
     let r = anonymous.get("/sessions?status=done").await.expect(303);
-    assert_eq!(r.header("location"), "/login?next=%2Fsessions%3Fstatus%3Ddone");
-    anonymous.post_form("/campaigns", &[("name", "x")]).await.expect(401);
+    assert_eq!(
+        r.header("location"),
+        "/login?next=%2Fsessions%3Fstatus%3Ddone"
+    );
+    anonymous
+        .post_form("/campaigns", &[("name", "x")])
+        .await
+        .expect(401);
     anonymous.get("/healthz").await.expect(200);
     anonymous.get("/api/openapi.json").await.expect(200);
     anonymous.get("/static/app.js").await.expect(200);
@@ -494,14 +865,28 @@ async fn a_token_guards_the_api_and_the_pages() {
     api.get("/api/v1/campaigns").await.expect(200);
     api.get("/metrics").await.expect(200);
 
-    let r = anonymous.post_form("/login", &[("token", "nope"), ("next", "/sessions")]).await.expect(401);
+    let r = anonymous
+        .post_form("/login", &[("token", "nope"), ("next", "/sessions")])
+        .await
+        .expect(401);
     assert!(r.text().contains("not this server"));
-    let r = anonymous.post_form("/login", &[("token", "s3cret"), ("next", "https://evil.example/")]).await.expect(303);
+    let r = anonymous
+        .post_form(
+            "/login",
+            &[("token", "s3cret"), ("next", "https://evil.example/")],
+        )
+        .await
+        .expect(303);
     assert_eq!(r.header("location"), "/", "no redirect off the server");
     let cookie = r.header("set-cookie").to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     let mut browser = anonymous.clone();
-    browser.cookies.push(cookie.split(';').next().unwrap().to_string());
+    browser
+        .cookies
+        .push(cookie.split(';').next().unwrap().to_string());
     let page = browser.get("/sessions").await.expect(200).text();
     assert!(page.contains("Log out"));
     browser.get("/api/v1/campaigns").await.expect(401);
@@ -524,10 +909,21 @@ async fn pages_and_static_files_render() {
     ] {
         let r = c.get(path).await.expect(200);
         assert!(r.text().contains(text), "{path}: {}", r.text());
-        assert!(!r.text().contains("http://") && !r.text().contains("https://"), "{path} loads nothing from elsewhere");
+        assert!(
+            !r.text().contains("http://") && !r.text().contains("https://"),
+            "{path} loads nothing from elsewhere"
+        );
     }
-    let first = Client { cookies: vec![], ..c.clone() }.get("/").await;
-    assert!(first.header("set-cookie").starts_with("qoelab_csrf="), "a new browser gets a CSRF cookie");
+    let first = Client {
+        cookies: vec![],
+        ..c.clone()
+    }
+    .get("/")
+    .await;
+    assert!(
+        first.header("set-cookie").starts_with("qoelab_csrf="),
+        "a new browser gets a CSRF cookie"
+    );
     let css = c.get("/static/app.css").await.expect(200);
     assert!(css.header("content-type").starts_with("text/css"));
     c.get("/static/evil.js").await.expect(404);
@@ -556,8 +952,14 @@ async fn every_documented_operation_is_routed() {
                 .body(axum::body::Body::from("{}"))
                 .unwrap();
             let r = c.send(request).await;
-            assert_ne!(r.status, 405, "{method} {path} is documented but not routed");
-            assert!(!r.text().contains("nothing at"), "{method} {path} is documented but not routed");
+            assert_ne!(
+                r.status, 405,
+                "{method} {path} is documented but not routed"
+            );
+            assert!(
+                !r.text().contains("nothing at"),
+                "{method} {path} is documented but not routed"
+            );
             assert!(r.status.as_u16() < 500, "{method} {path}: {}", r.text());
             operations += 1;
         }

@@ -74,7 +74,10 @@ pub async fn create(
     let start = match body.as_object_mut().and_then(|o| o.remove("start")) {
         None => false,
         Some(Value::Bool(start)) => start,
-        Some(other) => return Err(Problem::invalid("start", other, "true or false").with_status(StatusCode::BAD_REQUEST)),
+        Some(other) => {
+            return Err(Problem::invalid("start", other, "true or false")
+                .with_status(StatusCode::BAD_REQUEST));
+        }
     };
     let spec: CampaignSpec = from_value(body)?;
     let c = create_campaign(&app, &spec, start).await?;

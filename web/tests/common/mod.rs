@@ -39,7 +39,11 @@ pub fn scripted_results(rate_bps: Option<u64>, start_ms: i64, seconds: u64, seed
         .map(|i| {
             let wobble = 0.9 + 0.1 * (((i + seed) * 7919 % 13) as f64 / 13.0);
             let idle = rate_bps.is_none_or(|r| r >= 3_000_000) && i % 4 == 3;
-            let s2c = if idle { 600 } else { (link * 0.955 * wobble / 8.0) as u64 };
+            let s2c = if idle {
+                600
+            } else {
+                (link * 0.955 * wobble / 8.0) as u64
+            };
             Bin {
                 flow_idx: None,
                 bin: i as u32,
@@ -116,7 +120,12 @@ impl Network for ScriptedLink {
             .ok_or("no capture runs")?;
         let seconds = started.elapsed().as_secs_f64().ceil() as u64;
         let seed = id.bytes().map(u64::from).sum();
-        Ok(scripted_results(*self.rate_bps.lock().unwrap(), start_ms, seconds, seed))
+        Ok(scripted_results(
+            *self.rate_bps.lock().unwrap(),
+            start_ms,
+            seconds,
+            seed,
+        ))
     }
 }
 
@@ -143,25 +152,32 @@ pub struct FakeAgent;
 impl AgentView for FakeAgent {
     fn status(&self) -> BoxFuture<'_, Result<Value, String>> {
         Box::pin(async {
-            Ok(json!({"version": "0.1.0", "capabilities": ["CAP_NET_ADMIN", "CAP_NET_RAW"],
-                "features": {"htb": true, "netem": false}, "interfaces": [{"netns": "qlt-router", "name": "qlt-wan"}]}))
+            Ok(
+                json!({"version": "0.1.0", "capabilities": ["CAP_NET_ADMIN", "CAP_NET_RAW"],
+                "features": {"htb": true, "netem": false}, "interfaces": [{"netns": "qlt-router", "name": "qlt-wan"}]}),
+            )
         })
     }
     fn stats(&self) -> BoxFuture<'_, Result<Value, String>> {
         Box::pin(async {
-            Ok(json!([{"iface": {"netns": "qlt-router", "name": "qlt-wan"}, "interval_ms": 1000,
+            Ok(
+                json!([{"iface": {"netns": "qlt-router", "name": "qlt-wan"}, "interval_ms": 1000,
                 "directions": [{"direction": "egress", "device": "qlt-wan", "classes": [
                     {"name": "default", "classid": "7100:1", "rate_bps": 1000000, "ceil_bps": 1000000,
                      "bytes": 5000, "packets": 5, "drops": 0, "overlimits": 0, "backlog_bytes": 0, "qlen": 0},
                     {"name": "cam-1", "classid": "7100:3", "rate_bps": 2000000, "ceil_bps": 2000000,
                      "bytes": 123456, "packets": 99, "drops": 4, "overlimits": 7, "backlog_bytes": 1514,
                      "qlen": 1, "measured_bps": 1934000}]}],
-                "plan": {"egress": {"classes": [{"name": "cam-1", "rate_bps": 2000000}]}}}]))
+                "plan": {"egress": {"classes": [{"name": "cam-1", "rate_bps": 2000000}]}}}]),
+            )
         })
     }
     fn capture(&self, _: &str) -> BoxFuture<'_, Result<Value, String>> {
         Box::pin(async {
-            Ok(serde_json::to_value(scripted_results(Some(750_000), now_ms() - 4000, 4, 1)).unwrap())
+            Ok(
+                serde_json::to_value(scripted_results(Some(750_000), now_ms() - 4000, 4, 1))
+                    .unwrap(),
+            )
         })
     }
 }
@@ -214,7 +230,10 @@ impl Reply {
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
     pub fn header(&self, name: &str) -> &str {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
     /// Asserts the status, showing the body if it differs.
     #[track_caller]
@@ -224,7 +243,10 @@ impl Reply {
     }
     /// The problem's field (API errors).
     pub fn field(&self) -> String {
-        self.json()["field"].as_str().unwrap_or_default().to_string()
+        self.json()["field"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 }
 
@@ -250,7 +272,10 @@ impl Client {
         let h = request.headers_mut();
         h.insert(header::COOKIE, self.cookies.join("; ").parse().unwrap());
         if let Some(token) = &self.bearer {
-            h.insert(header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+            h.insert(
+                header::AUTHORIZATION,
+                format!("Bearer {token}").parse().unwrap(),
+            );
         }
         let response = self.router.clone().oneshot(request).await.unwrap();
         let (parts, body) = response.into_parts();
@@ -262,11 +287,13 @@ impl Client {
     }
 
     pub async fn get(&self, path: &str) -> Reply {
-        self.send(Request::get(path).body(Body::empty()).unwrap()).await
+        self.send(Request::get(path).body(Body::empty()).unwrap())
+            .await
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Reply {
-        self.post_raw(path, "application/json", body.to_string()).await
+        self.post_raw(path, "application/json", body.to_string())
+            .await
     }
 
     pub async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<Body>) -> Reply {
@@ -278,7 +305,8 @@ impl Client {
     }
 
     pub async fn delete(&self, path: &str) -> Reply {
-        self.send(Request::delete(path).body(Body::empty()).unwrap()).await
+        self.send(Request::delete(path).body(Body::empty()).unwrap())
+            .await
     }
 
     /// A form post with this browser's CSRF token.
@@ -288,7 +316,8 @@ impl Client {
         for (k, v) in fields {
             form.append_pair(k, v);
         }
-        self.post_raw(path, "application/x-www-form-urlencoded", form.finish()).await
+        self.post_raw(path, "application/x-www-form-urlencoded", form.finish())
+            .await
     }
 }
 
@@ -305,14 +334,29 @@ pub async fn wait_for_status(client: &Client, id: i64, status: &str) -> Value {
 }
 
 /// Creates and starts a video campaign through the API; returns its id.
-pub async fn video_campaign(client: &Client, sessions: u32, duration_s: f64, limits: &[&str]) -> i64 {
+pub async fn video_campaign(
+    client: &Client,
+    sessions: u32,
+    duration_s: f64,
+    limits: &[&str],
+) -> i64 {
     let limits: Vec<Value> = limits
         .iter()
-        .map(|l| if *l == "unlimited" { json!("unlimited") } else { json!({"rate": l}) })
+        .map(|l| {
+            if *l == "unlimited" {
+                json!("unlimited")
+            } else {
+                json!({"rate": l})
+            }
+        })
         .collect();
     let body = json!({"name": "scripted", "sessions": sessions, "duration_s": duration_s,
         "limits": limits, "workload": {"kind": "video", "abr": "buffer"}, "seed": 5, "start": true});
-    client.post_json("/api/v1/campaigns", &body).await.expect(201).json()["id"]
+    client
+        .post_json("/api/v1/campaigns", &body)
+        .await
+        .expect(201)
+        .json()["id"]
         .as_i64()
         .unwrap()
 }
