@@ -30,6 +30,7 @@ pub struct ModelInfo {
 }
 
 type InfoRow = (i64, String, String, String, String, String, i64);
+type BodyRow = (i64, String, String, String, String, String, i64, String);
 
 const INFO_COLUMNS: &str = "id, name, algorithm, label, fingerprint, metrics, created_ms";
 
@@ -97,13 +98,12 @@ pub async fn list(db: &Db) -> Result<Vec<ModelInfo>> {
 
 /// Model `id` with its fitted body.
 pub async fn get(db: &Db, id: i64) -> Result<(ModelInfo, SavedModel)> {
-    let row: Option<(i64, String, String, String, String, String, i64, String)> =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {INFO_COLUMNS}, body FROM models WHERE id = $1"
-        )))
-        .bind(id)
-        .fetch_optional(db.pool())
-        .await?;
+    let row: Option<BodyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {INFO_COLUMNS}, body FROM models WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await?;
     let Some((id, name, algorithm, label, fingerprint, metrics, created_ms, body)) = row else {
         return Err(Error::NotFound(format!("no model with id {id}")));
     };

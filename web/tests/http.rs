@@ -290,11 +290,7 @@ async fn live_progress_streams_from_snapshot_to_done() {
                 .all(|e| e["total"] == 2 && e["rate_bps"] == 2_000_000)
     );
     assert!(started.iter().all(|e| e["eta_s"].as_f64().is_some()));
-    let ended = seen
-        .iter()
-        .filter(|e| e["type"] == "session_ended")
-        .last()
-        .unwrap();
+    let ended = seen.iter().rfind(|e| e["type"] == "session_ended").unwrap();
     assert_eq!(ended["progress"]["done"], 2);
     c.get("/api/v1/campaigns/777/events").await.expect(404);
     c.get("/campaigns/777/events").await.expect(404);
