@@ -12,7 +12,9 @@ use serde_json::json;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let url = args.next().ok_or("usage: seed_sessions DATABASE_URL [SESSIONS]")?;
+    let url = args
+        .next()
+        .ok_or("usage: seed_sessions DATABASE_URL [SESSIONS]")?;
     let n: u32 = args.next().map_or(Ok(10_000), |s| s.parse())?;
     let db = Db::connect(&url).await?;
     let spec = CampaignSpec {
@@ -23,7 +25,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         limits: parse_limits("0.75, 1.25, 2, 3, 5 mbit, unlimited")?,
         delays_ms: vec![],
         losses: vec![],
-        workload: Workload::Video { abr: "buffer".into() },
+        workload: Workload::Video {
+            abr: "buffer".into(),
+        },
         seed: 1,
     };
     let started = Instant::now();
@@ -52,11 +56,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             bin_ms: 1000,
             flows: vec![flow.as_object().cloned().unwrap_or_default()],
             series,
-            application: Some(json!({"stall_count": u8::from(bytes_per_s < 200_000), "qoe_class": "medium"})),
+            application: Some(
+                json!({"stall_count": u8::from(bytes_per_s < 200_000), "qoe_class": "medium"}),
+            ),
         };
         session::store_results(&db, &s, &results).await?;
     }
     campaign::set_status(&db, id, &[CampaignStatus::Running], CampaignStatus::Done).await?;
-    eprintln!("campaign {id}: {n} sessions stored in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "campaign {id}: {n} sessions stored in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

@@ -714,63 +714,39 @@ async fn models_train_predict_show_and_delete() {
         assert!(fragment.contains("refreshes"), "{fragment}");
 
         // The page form reports field problems next to the fields.
-        let r = c
-            .post_form(
-                "/models",
-                &[
-                    ("name", "x"),
-                    ("campaign_id", &id.to_string()),
-                    ("label", "label_nothing"),
-                    ("model", "rf"),
-                    ("folds", "two"),
+        let campaign = id.to_string();
+        let train_form = |name: &'static str, label: &'static str, folds: &'static str| {
+            let c = c.clone();
+            let campaign = campaign.clone();
+            async move {
+                let fields = [
+                    ("name", name),
+                    ("campaign_id", campaign.as_str()),
+                    ("label", label),
+                    ("model", "tree"),
+                    ("folds", folds),
                     ("trees", "10"),
                     ("missing", "median"),
                     ("seed", "0"),
-                ],
-            )
-            .await
-            .expect(422);
+                ];
+                c.post_form("/models", &fields).await
+            }
+        };
+        let r = train_form("x", "label_qoe_class", "two").await.expect(422);
         assert!(
             r.text().contains(r#"data-error-for="folds""#),
             "{}",
             r.text()
         );
-        let r = c
-            .post_form(
-                "/models",
-                &[
-                    ("name", "x"),
-                    ("campaign_id", &id.to_string()),
-                    ("label", "label_nothing"),
-                    ("model", "rf"),
-                    ("folds", "2"),
-                    ("trees", "10"),
-                    ("missing", "median"),
-                    ("seed", "0"),
-                ],
-            )
-            .await
-            .expect(422);
+        let r = train_form("x", "label_nothing", "2").await.expect(422);
         assert!(
             r.text().contains(r#"data-error-for="label""#),
             "{}",
             r.text()
         );
-        c.post_form(
-            "/models",
-            &[
-                ("name", "form-tree"),
-                ("campaign_id", &id.to_string()),
-                ("label", "stall:label_stall_count>0"),
-                ("model", "tree"),
-                ("folds", "2"),
-                ("trees", "10"),
-                ("missing", "median"),
-                ("seed", "0"),
-            ],
-        )
-        .await
-        .expect(303);
+        train_form("form-tree", "stall:label_stall_count>0", "2")
+            .await
+            .expect(303);
 
         c.post_form(&format!("/models/{model_id}/delete"), &[])
             .await
