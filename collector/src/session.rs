@@ -338,22 +338,17 @@ pub struct SessionPage {
     pub total: u64,
 }
 
-/// Sessions matching `q`, one page of them.
+/// Sessions matching `q`, one page of them, and how many match in all.
 pub async fn list(db: &Db, q: &SessionQuery) -> Result<SessionPage> {
-    let sort = match q.sort.as_deref().unwrap_or("seq") {
-        column @ ("seq" | "id" | "rate_bps" | "status" | "started_ms") => column,
-        other => {
-            return Err(Error::invalid(
-                "sort",
-                other,
-                "seq, id, rate_bps, status, started_ms",
-            ));
-        }
-    };
-    let per_page = q.per_page.unwrap_or(50);
-    if !(1..=1000).contains(&per_page) {
-        return Err(Error::invalid("per_page", per_page, "1 to 1000"));
-    }
+    let sessions = page(db, q).await?;
+    Ok(SessionPage {
+        sessions,
+        total: count(db, q).await?,
+    })
+}
+
+/// The WHERE clause of `q`'s filters and its bound values.
+fn filter(q: &SessionQuery) -> Result<(String, Vec<Bind>)> {
     let mut filters = Vec::new();
     let mut binds: Vec<Bind> = Vec::new();
     if let Some(label) = &q.label {
@@ -398,26 +393,65 @@ pub async fn list(db: &Db, q: &SessionQuery) -> Result<SessionPage> {
     } else {
         format!(" WHERE {}", filters.join(" AND "))
     };
+    Ok((filter, binds))
+}
+
+/// How many sessions match `q`'s filters (its sort and page do not matter).
+pub async fn count(db: &Db, q: &SessionQuery) -> Result<u64> {
+    let (filter, binds) = filter(q)?;
     let count_sql = format!("SELECT COUNT(*) FROM sessions{filter}");
     let mut count = sqlx::query_as::<_, (i64,)>(AssertSqlSafe(count_sql));
     for b in &binds {
         count = b.bind_as(count);
     }
     let (total,) = count.fetch_one(db.pool()).await?;
-    let order = if q.desc { "DESC" } else { "ASC" };
-    let page_sql = format!(
-        "SELECT {SESSION_COLUMNS} FROM sessions{filter} ORDER BY {sort} {order}, id {order} LIMIT {per_page} OFFSET {}",
-        u64::from(q.page) * u64::from(per_page)
-    );
+    Ok(total as u64)
+}
+
+/// The page of sessions `q` asks for.
+///
+/// A campaign's sessions in `seq` order (the default) are found by seeking to the page's
+/// first `seq` rather than skipping rows (a campaign's `seq`s run from 0 without gaps), so
+/// the last page of 10,000 costs what the first does.
+pub async fn page(db: &Db, q: &SessionQuery) -> Result<Vec<Session>> {
+    let sort = match q.sort.as_deref().unwrap_or("seq") {
+        column @ ("seq" | "id" | "rate_bps" | "status" | "started_ms") => column,
+        other => {
+            return Err(Error::invalid(
+                "sort",
+                other,
+                "seq, id, rate_bps, status, started_ms",
+            ));
+        }
+    };
+    let per_page = q.per_page.unwrap_or(50);
+    if !(1..=1000).contains(&per_page) {
+        return Err(Error::invalid("per_page", per_page, "1 to 1000"));
+    }
+    let (filter, binds) = filter(q)?;
+    let offset = i64::from(q.page) * i64::from(per_page);
+    let only_campaign =
+        q.campaign_id.is_some() && q.status.is_none() && q.rate_bps.is_none() && q.label.is_none();
+    // The page's position is bound, not written into the SQL, so that each filter's statement
+    // is prepared once and reused for every page.
+    let (first, next) = (binds.len() + 1, binds.len() + 2);
+    let page_sql = if sort == "seq" && !q.desc && only_campaign {
+        format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions{filter} AND seq >= ${first} ORDER BY seq LIMIT ${next}"
+        )
+    } else {
+        let order = if q.desc { "DESC" } else { "ASC" };
+        format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions{filter} ORDER BY {sort} {order}, id {order} LIMIT ${next} OFFSET ${first}"
+        )
+    };
     let mut page = sqlx::query(AssertSqlSafe(page_sql));
     for b in &binds {
         page = b.bind(page);
     }
+    page = page.bind(offset).bind(i64::from(per_page));
     let rows = page.fetch_all(db.pool()).await?;
-    Ok(SessionPage {
-        sessions: rows.iter().map(session_from_row).collect::<Result<_>>()?,
-        total: total as u64,
-    })
+    rows.iter().map(session_from_row).collect()
 }
 
 /// Splits a label filter `NAME=VALUE`; names are letters, digits and `_`.

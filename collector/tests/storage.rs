@@ -164,6 +164,27 @@ async fn session_lists_filter_sort_and_page() {
         .await
         .unwrap();
         assert_eq!(page2.sessions.len(), 2);
+        assert_eq!(
+            page2.sessions.iter().map(|s| s.seq).collect::<Vec<_>>(),
+            [28, 29],
+            "a campaign's pages in seq order seek to their first seq"
+        );
+        let by_id = session::list(
+            db,
+            &SessionQuery {
+                campaign_id: Some(id),
+                sort: Some("id".into()),
+                page: 2,
+                per_page: Some(7),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            by_id.sessions[0].seq, 14,
+            "ids follow seq within a campaign"
+        );
         let err = session::list(
             db,
             &SessionQuery {

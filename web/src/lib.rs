@@ -26,6 +26,7 @@ mod metrics;
 mod openapi;
 mod pages;
 mod state;
+mod totals;
 mod training;
 
 use std::future::Future;
@@ -62,6 +63,7 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(healthz))
         .route("/static/{file}", get(assets::serve))
         .fallback(not_found)
+        .layer(from_fn_with_state(app.clone(), forget_totals_after_changes))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .with_state(app)
 }
@@ -80,6 +82,23 @@ pub async fn serve(
     axum::serve(listener, router(app))
         .with_graceful_shutdown(stop)
         .await
+}
+
+/// Any request but GET or HEAD may change sessions: cached totals are forgotten after it.
+async fn forget_totals_after_changes(
+    axum::extract::State(app): axum::extract::State<App>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let reads = matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    let response = next.run(request).await;
+    if !reads {
+        app.totals().forget();
+    }
+    response
 }
 
 /// `GET /healthz`: 200 when the database answers, 503 otherwise.

@@ -10,7 +10,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 use qoelab_collector::campaign::{self, CampaignStatus, SessionStatus};
-use qoelab_collector::session::{self, SessionQuery};
+use qoelab_collector::session::SessionQuery;
 
 use crate::App;
 use crate::agent::interfaces;
@@ -91,10 +91,9 @@ pub async fn render(State(app): State<App>) -> Result<impl IntoResponse, Problem
     ] {
         let q = SessionQuery {
             status: Some(status),
-            per_page: Some(1),
             ..Default::default()
         };
-        let total = session::list(db, &q).await?.total;
+        let total = app.totals().total(db, &q).await?;
         by_status.push((format!("status=\"{status}\""), total as f64));
     }
     family(

@@ -143,7 +143,7 @@ fn paths() -> Value {
                 json!({ "name": "desc", "in": "query", "schema": { "type": "boolean" } }),
                 int_query("page", "Page from 0"),
                 json!({ "name": "per_page", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 1000, "default": 50 } })
-            ], None, &[("200", "One page and the number of all matches", Some(schema("SessionPage")))]) },
+            ], None, &[("200", "One page and the number of all matches (kept up to 1 s unless this server changed something; send Cache-Control: no-cache to read the database)", Some(schema("SessionPage")))]) },
         "/api/v1/sessions/{id}": { "get": op("sessions", "Get a session", vec![session()], None,
             &[("200", "Flows, 1 s series, QoE record and feature row", Some(schema("SessionDetail")))]) },
         "/api/v1/sessions/{id}/start": { "post": op("external clients", "Start playing a session", vec![session()], None,

@@ -12,6 +12,7 @@ use qoelab_collector::runner::Control;
 use crate::agent::AgentView;
 use crate::auth::Auth;
 use crate::metrics::IngestCounters;
+use crate::totals::Totals;
 use crate::training::Jobs;
 
 /// The application state; cheap to clone.
@@ -24,6 +25,7 @@ struct Inner {
     auth: Auth,
     ingest: IngestCounters,
     training: Jobs,
+    totals: Totals,
     shutdown: CancellationToken,
 }
 
@@ -37,6 +39,7 @@ impl App {
         token: Option<String>,
     ) -> App {
         App(Arc::new(Inner {
+            totals: Totals::new(control.events()),
             control,
             agent,
             auth: Auth::new(token),
@@ -79,6 +82,11 @@ impl App {
     /// Training jobs.
     pub fn training(&self) -> &Jobs {
         &self.0.training
+    }
+
+    /// Session-list totals.
+    pub fn totals(&self) -> &Totals {
+        &self.0.totals
     }
 
     /// Cancelled when the server shuts down (ends live streams).

@@ -953,3 +953,52 @@ async fn every_documented_operation_is_routed() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_totals_follow_writes_here_at_once_and_elsewhere_within_a_second() {
+    let t = TestDb::sqlite().await;
+    let s = serve(&t.db, None, None);
+    let c = Client::new(&s.router);
+    let total = |c: Client| async move {
+        c.get("/api/v1/sessions?status=pending")
+            .await
+            .expect(200)
+            .json()["total"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(total(c.clone()).await, 0);
+    let body = json!({"name": "ext", "sessions": 3, "duration_s": 1, "limits": ["unlimited"],
+        "workload": {"kind": "external"}});
+    let id = c
+        .post_json("/api/v1/campaigns", &body)
+        .await
+        .expect(201)
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        total(c.clone()).await,
+        3,
+        "a write through this server shows at once"
+    );
+    // Another process (the CLI) writes to the same database.
+    let mut spec: qoelab_collector::campaign::CampaignSpec = serde_json::from_value(body).unwrap();
+    spec.sessions = 2;
+    qoelab_collector::campaign::create(&t.db, &spec)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        total(c.clone()).await,
+        5,
+        "another process's write shows within a second"
+    );
+    c.post_json(&format!("/api/v1/campaigns/{id}/start"), &json!({}))
+        .await
+        .expect(200);
+    c.post_json(&format!("/api/v1/campaigns/{id}/next"), &json!({}))
+        .await
+        .expect(200);
+    assert_eq!(total(c).await, 4);
+}

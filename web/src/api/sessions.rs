@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
@@ -18,12 +18,23 @@ use crate::App;
 use crate::error::Problem;
 use crate::extract::{Json, Path, Query};
 
+/// Whether the request asks for data straight from the database (`Cache-Control: no-cache`).
+pub fn no_cache(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("no-cache") || v.contains("max-age=0"))
+}
+
 /// `GET /api/v1/sessions?campaign_id&status&rate_bps&label&sort&desc&page&per_page`.
 pub async fn list(
     State(app): State<App>,
+    headers: HeaderMap,
     Query(q): Query<SessionQuery>,
 ) -> Result<impl IntoResponse, Problem> {
-    Ok(axum::Json(session::list(app.db(), &q).await?))
+    let page = app.totals().list(app.db(), &q, no_cache(&headers)).await?;
+    Ok(axum::Json(page))
 }
 
 /// `GET /api/v1/sessions/{id}`: the session with flows, series, QoE record and features.

@@ -17,7 +17,7 @@ use super::format::{self, badge};
 use super::layout::{Nav, Page};
 use crate::App;
 use crate::agent::scalar_text;
-use crate::api::sessions::{Predictions, predictions};
+use crate::api::sessions::{Predictions, no_cache, predictions};
 use crate::chart::{Line, TimeChart};
 use crate::error::Problem;
 use crate::extract::{Path, Query};
@@ -120,11 +120,12 @@ impl Filter {
 pub async fn list(
     State(app): State<App>,
     page: Page,
+    headers: axum::http::HeaderMap,
     Query(f): Query<Filter>,
 ) -> Result<Markup, Problem> {
     let (q, mut errors) = f.query();
     let result = if errors.is_empty() {
-        match session::list(app.db(), &q).await {
+        match app.totals().list(app.db(), &q, no_cache(&headers)).await {
             Ok(r) => Some(r),
             Err(e) => {
                 errors.add(&Problem::from(e));
