@@ -108,7 +108,7 @@ fn serve_runs_fails_sessions_without_an_agent_and_stops_on_sigterm() {
     assert!(page.contains("agent not connected"));
 
     Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
+        .args(["-TERM", &server.0.id().to_string()])
         .status()
         .unwrap();
     let stopping = Instant::now();
