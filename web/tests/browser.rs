@@ -99,16 +99,25 @@ impl Browser {
             .to_string();
         let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../browser");
         std::fs::create_dir_all(&shots).unwrap();
-        Browser {
+        let browser = Browser {
             http,
             session: format!("{base}/session/{session}"),
             driver,
             profile,
             shots,
-        }
+        };
+        // Element lookups wait for the element (a page may still be loading).
+        browser.call("POST", "/timeouts", Some(json!({"implicit": 15_000})));
+        browser
     }
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.try_call(method, path, body)
+            .unwrap_or_else(|error| panic!("{method} {path}: {error}"))
+    }
+
+    /// A WebDriver command; its error (e.g. a stale element while a page loads) as `Err`.
+    fn try_call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, Value> {
         let url = format!("{}{path}", self.session);
         let mut r = match method {
             "GET" => self.http.get(&url).call(),
@@ -117,12 +126,11 @@ impl Browser {
         }
         .unwrap();
         let reply: Value = r.body_mut().read_json().unwrap();
-        assert!(
-            reply["value"]["error"].is_null(),
-            "{method} {path}: {}",
-            reply["value"]
-        );
-        reply["value"].clone()
+        if reply["value"]["error"].is_null() {
+            Ok(reply["value"].clone())
+        } else {
+            Err(reply["value"].clone())
+        }
     }
 
     fn goto(&self, url: &str) {
@@ -197,7 +205,20 @@ impl Browser {
     fn wait_text(&self, css: &str, limit: Duration, ok: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
         loop {
-            let text = self.text(css);
+            let text = self
+                .try_call(
+                    "POST",
+                    "/element",
+                    Some(json!({"using": "css selector", "value": css})),
+                )
+                .ok()
+                .and_then(|e| e[ELEMENT].as_str().map(str::to_string))
+                .and_then(|id| {
+                    self.try_call("GET", &format!("/element/{id}/text"), None)
+                        .ok()
+                })
+                .and_then(|t| t.as_str().map(str::to_string))
+                .unwrap_or_default();
             if ok(&text) {
                 return text;
             }
@@ -256,6 +277,9 @@ async fn a_person_runs_a_campaign_in_the_browser() {
 
         b.fill("#limits", "0.75, 5 mbit");
         b.click("button[type=submit]");
+        b.wait_text("h1", Duration::from_secs(15), |t| {
+            t.starts_with("Campaign #")
+        });
         assert!(b.url().contains("/campaigns/"), "{}", b.url());
         // Progress arrives over server-sent events: the page is never reloaded.
         b.script("window.notReloaded = true;");

@@ -22,7 +22,7 @@ async fn a_campaign_runs_and_its_sessions_show_charts_tables_and_exports() {
         assert_eq!(done["by_limit"].as_array().unwrap().len(), 2);
 
         // The campaign page shows progress and the downloads.
-        let page = c.get(&format!("/campaigns/{id}")).await.expect(200).text();
+        let page = c.page(&format!("/campaigns/{id}")).await;
         assert!(
             page.contains(r#"data-campaign-events="/campaigns/"#),
             "{page}"
@@ -31,36 +31,26 @@ async fn a_campaign_runs_and_its_sessions_show_charts_tables_and_exports() {
 
         // The sessions table: filter by limit and label, sort, paginate.
         let low = c
-            .get(&format!("/sessions?campaign_id={id}&limit=750kbit"))
-            .await
-            .expect(200)
-            .text();
+            .page(&format!("/sessions?campaign_id={id}&limit=750kbit"))
+            .await;
         assert!(low.contains(r#"data-total="2""#), "{low}");
         assert!(low.contains("qoe_class=low"));
-        let high = c
-            .get("/sessions?label=qoe_class%3Dhigh")
-            .await
-            .expect(200)
-            .text();
+        let high = c.page("/sessions?label=qoe_class%3Dhigh").await;
         assert!(high.contains(r#"data-total="2""#), "{high}");
         let page2 = c
-            .get(&format!(
+            .page(&format!(
                 "/sessions?campaign_id={id}&per_page=100&page=1&sort=rate_bps&desc=1"
             ))
-            .await
-            .expect(200)
-            .text();
+            .await;
         assert!(
             page2.find("5mbit").unwrap() < page2.find("750kbit").unwrap(),
             "descending by limit"
         );
         let api = c
-            .get(&format!(
+            .api(&format!(
                 "/api/v1/sessions?campaign_id={id}&per_page=3&page=1"
             ))
-            .await
-            .expect(200)
-            .json();
+            .await;
         assert_eq!(
             (
                 api["total"].as_u64(),
@@ -71,13 +61,12 @@ async fn a_campaign_runs_and_its_sessions_show_charts_tables_and_exports() {
 
         // A slow session's detail: the chart with the limit drawn and its stall shaded.
         let slow = c
-            .get(&format!(
+            .api(&format!(
                 "/api/v1/sessions?campaign_id={id}&rate_bps=750000"
             ))
-            .await
-            .json();
+            .await;
         let sid = slow["sessions"][0]["id"].as_i64().unwrap();
-        let detail = c.get(&format!("/sessions/{sid}")).await.expect(200).text();
+        let detail = c.page(&format!("/sessions/{sid}")).await;
         assert!(detail.contains(r#"data-chart="throughput""#), "{detail}");
         assert!(
             detail.contains(r#"data-limit="750000""#),
@@ -89,11 +78,7 @@ async fn a_campaign_runs_and_its_sessions_show_charts_tables_and_exports() {
         );
         assert!(detail.contains("198.18.2.2:8000"), "the flow table");
         assert!(detail.contains("qoelab.video-qoe.v1"), "the QoE figures");
-        let json = c
-            .get(&format!("/api/v1/sessions/{sid}"))
-            .await
-            .expect(200)
-            .json();
+        let json = c.api(&format!("/api/v1/sessions/{sid}")).await;
         assert!(json["series"].as_array().unwrap().len() >= 2);
 
         // Exports: every format, streamed, one row per stored session.
@@ -144,7 +129,7 @@ async fn the_campaign_form_keeps_what_was_typed_and_says_what_is_wrong() {
     for t in TestDb::both().await {
         let s = serve(&t.db, None, None);
         let c = Client::new(&s.router);
-        let form = c.get("/campaigns/new").await.expect(200).text();
+        let form = c.page("/campaigns/new").await;
         assert!(form.contains(r#"name="csrf""#) && form.contains(r#"name="limits""#));
         let bad = [
             ("name", "ladder"),
@@ -175,7 +160,7 @@ async fn the_campaign_form_keeps_what_was_typed_and_says_what_is_wrong() {
             "the duration's message says why"
         );
         assert_eq!(
-            c.get("/api/v1/campaigns").await.json(),
+            c.api("/api/v1/campaigns").await,
             json!([]),
             "nothing stored"
         );
@@ -209,11 +194,7 @@ async fn the_campaign_form_keeps_what_was_typed_and_says_what_is_wrong() {
         let location = r.header("location").to_string();
         assert!(location.starts_with("/campaigns/"), "{location}");
         let id: i64 = location.rsplit('/').next().unwrap().parse().unwrap();
-        let c_json = c
-            .get(&format!("/api/v1/campaigns/{id}"))
-            .await
-            .expect(200)
-            .json();
+        let c_json = c.api(&format!("/api/v1/campaigns/{id}")).await;
         assert_eq!(
             c_json["status"], "pending",
             "not started without the checkbox"
@@ -227,10 +208,10 @@ async fn the_campaign_form_keeps_what_was_typed_and_says_what_is_wrong() {
             .await
             .expect(303);
         assert_eq!(
-            c.get(&format!("/api/v1/campaigns/{id}")).await.json()["status"],
+            c.api(&format!("/api/v1/campaigns/{id}")).await["status"],
             "stopped"
         );
-        let page = c.get(&format!("/campaigns/{id}")).await.expect(200).text();
+        let page = c.page(&format!("/campaigns/{id}")).await;
         assert!(page.contains("Resume"), "{page}");
         let r = c
             .post_form(&format!("/campaigns/{id}/stop"), &[])
@@ -371,18 +352,14 @@ async fn api_bad_input_gets_4xx_naming_the_field() {
         // Pages answer bad input with a page, not a 500.
         c.get("/campaigns/abc").await.expect(400);
         c.get("/sessions/99").await.expect(404);
-        let page = c
-            .get("/sessions?campaign_id=x&limit=fast")
-            .await
-            .expect(200)
-            .text();
+        let page = c.page("/sessions?campaign_id=x&limit=fast").await;
         assert!(
             page.contains(r#"data-error-for="campaign_id""#)
                 && page.contains(r#"data-error-for="limit""#)
         );
 
         // Nothing was stored by any of this.
-        assert_eq!(c.get("/api/v1/campaigns").await.json(), json!([]));
+        assert_eq!(c.api("/api/v1/campaigns").await, json!([]));
         c.get("/healthz").await.expect(200);
     }
 }
@@ -440,7 +417,7 @@ async fn ingest_is_idempotent_counted_and_shown_as_analytics() {
             .await
             .expect(413);
 
-        let metrics = c.get("/metrics").await.expect(200).text();
+        let metrics = c.page("/metrics").await;
         for line in [
             r#"qoelab_ingest_items_total{kind="qos"} 5"#,
             r#"qoelab_ingest_duplicate_batches_total{kind="qos"} 1"#,
@@ -452,13 +429,9 @@ async fn ingest_is_idempotent_counted_and_shown_as_analytics() {
             assert!(metrics.contains(line), "{line} in\n{metrics}");
         }
 
-        let list = c.get("/api/v1/analytics").await.expect(200).json();
+        let list = c.api("/api/v1/analytics").await;
         assert_eq!(list[0]["reports"], 5);
-        let series = c
-            .get("/api/v1/analytics/gw1/cam-1")
-            .await
-            .expect(200)
-            .json();
+        let series = c.api("/api/v1/analytics/gw1/cam-1").await;
         assert_eq!(series["qos"].as_array().unwrap().len(), 5);
         assert_eq!(series["allocations"][0]["rate_bps"], 500000);
         let r = c
@@ -470,9 +443,9 @@ async fn ingest_is_idempotent_counted_and_shown_as_analytics() {
         c.get("/api/v1/analytics/gw1/cam-1?from_ms=soon")
             .await
             .expect(400);
-        let page = c.get("/analytics").await.expect(200).text();
+        let page = c.page("/analytics").await;
         assert!(page.contains(r#"href="/analytics/gw1/cam-1""#), "{page}");
-        let page = c.get("/analytics/gw1/cam-1").await.expect(200).text();
+        let page = c.page("/analytics/gw1/cam-1").await;
         for chart in ["knob", "rates", "qos"] {
             assert!(
                 page.contains(&format!(r#"data-chart="{chart}""#)),
@@ -539,7 +512,7 @@ async fn external_clients_take_start_and_finish_sessions() {
             .await
             .expect(204);
         assert_eq!(
-            c.get(&format!("/api/v1/campaigns/{id}")).await.json()["status"],
+            c.api(&format!("/api/v1/campaigns/{id}")).await["status"],
             "done"
         );
         let video = video_campaign(&c, 1, 0.2, &["1mbit"]).await;
@@ -560,11 +533,7 @@ async fn trained_model(c: &Client, campaign: i64, name: &str) -> Value {
         .expect(202)
         .json();
     for _ in 0..400 {
-        let j = c
-            .get(&format!("/api/v1/models/jobs/{}", job["id"]))
-            .await
-            .expect(200)
-            .json();
+        let j = c.api(&format!("/api/v1/models/jobs/{}", job["id"])).await;
         match j["state"].as_str() {
             Some("done") => return j,
             Some("failed") => panic!("training failed: {j}"),
@@ -602,9 +571,8 @@ async fn models_train_predict_show_and_delete() {
             assert_eq!(r.field(), field, "{}", r.text());
         }
         assert!(
-            c.get("/api/v1/models/jobs")
+            c.api("/api/v1/models/jobs")
                 .await
-                .json()
                 .as_array()
                 .unwrap()
                 .is_empty()
@@ -617,13 +585,9 @@ async fn models_train_predict_show_and_delete() {
             .await
             .expect(409);
         assert_eq!(r.field(), "name");
-        let listed = c.get("/api/v1/models").await.expect(200).json();
+        let listed = c.api("/api/v1/models").await;
         assert_eq!(listed[0]["name"], "tree-1");
-        let m = c
-            .get(&format!("/api/v1/models/{model_id}"))
-            .await
-            .expect(200)
-            .json();
+        let m = c.api(&format!("/api/v1/models/{model_id}")).await;
         assert_eq!(m["model"]["class_names"], json!(["high", "low"]));
         let file = c
             .get(&format!("/api/v1/models/{model_id}/file"))
@@ -631,36 +595,21 @@ async fn models_train_predict_show_and_delete() {
             .expect(200);
         assert!(qoelab_classifier::SavedModel::from_bytes(&file.body).is_ok());
 
-        let page = c
-            .get(&format!("/models/{model_id}"))
-            .await
-            .expect(200)
-            .text();
+        let page = c.page(&format!("/models/{model_id}")).await;
         assert!(page.contains(r#"data-chart="confusion""#), "{page}");
         assert_eq!(page.matches("data-count=").count(), 4, "2 × 2 cells");
         assert!(page.contains(r#"data-chart="impurity-importance""#));
-        assert!(c.get("/models").await.expect(200).text().contains("tree-1"));
-        assert!(
-            c.get("/models?fragment=jobs")
-                .await
-                .expect(200)
-                .text()
-                .contains("tree-1")
-        );
+        assert!(c.page("/models").await.contains("tree-1"));
+        assert!(c.page("/models?fragment=jobs").await.contains("tree-1"));
 
         // Stored sessions get predictions from their features, with the actual label beside.
         let sessions = c
-            .get(&format!(
+            .api(&format!(
                 "/api/v1/sessions?campaign_id={id}&rate_bps=750000"
             ))
-            .await
-            .json();
+            .await;
         let sid = sessions["sessions"][0]["id"].as_i64().unwrap();
-        let p = c
-            .get(&format!("/api/v1/sessions/{sid}/prediction"))
-            .await
-            .expect(200)
-            .json();
+        let p = c.api(&format!("/api/v1/sessions/{sid}/prediction")).await;
         assert_eq!(p["source"], "stored");
         assert_eq!(p["predictions"][0]["prediction"]["class"], "low", "{p}");
         assert_eq!(p["predictions"][0]["actual"], "low");
@@ -688,10 +637,8 @@ async fn models_train_predict_show_and_delete() {
             .json();
         let live_id = next["id"].as_i64().unwrap();
         let p = c
-            .get(&format!("/api/v1/sessions/{live_id}/prediction"))
-            .await
-            .expect(200)
-            .json();
+            .api(&format!("/api/v1/sessions/{live_id}/prediction"))
+            .await;
         assert_eq!(
             (p["source"].as_str(), p["note"].as_str()),
             (Some("none"), Some("the capture has not started yet"))
@@ -700,17 +647,11 @@ async fn models_train_predict_show_and_delete() {
             .await
             .expect(200);
         let p = c
-            .get(&format!("/api/v1/sessions/{live_id}/prediction"))
-            .await
-            .expect(200)
-            .json();
+            .api(&format!("/api/v1/sessions/{live_id}/prediction"))
+            .await;
         assert_eq!(p["source"], "live", "{p}");
         assert_eq!(p["predictions"][0]["prediction"]["class"], "low", "{p}");
-        let fragment = c
-            .get(&format!("/sessions/{live_id}/prediction"))
-            .await
-            .expect(200)
-            .text();
+        let fragment = c.page(&format!("/sessions/{live_id}/prediction")).await;
         assert!(fragment.contains("refreshes"), "{fragment}");
 
         // The page form reports field problems next to the fields.
@@ -766,14 +707,14 @@ async fn the_dashboard_and_metrics_show_the_agent_or_its_absence() {
     let t = TestDb::sqlite().await;
     let with = serve(&t.db, Some(Arc::new(FakeAgent)), None);
     let c = Client::new(&with.router);
-    let page = c.get("/").await.expect(200).text();
+    let page = c.page("/").await;
     assert!(
         page.contains("agent connected") && page.contains("cam-1"),
         "{page}"
     );
     assert!(page.contains("1.93 Mbit/s"), "the live class rate");
     assert!(page.contains("qlt-wan@qlt-router"));
-    assert!(c.get("/agent").await.expect(200).text().contains("7100:3"));
+    assert!(c.page("/agent").await.contains("7100:3"));
     let metrics = c.get("/metrics").await.expect(200);
     assert!(
         metrics
@@ -791,20 +732,14 @@ async fn the_dashboard_and_metrics_show_the_agent_or_its_absence() {
     }
     assert!(!metrics.contains(r#"qoelab_class_measured_bps{iface="qlt-wan",netns="qlt-router",direction="egress",class="default""#),
         "no measured rate, no sample");
-    let agent = c.get("/api/v1/agent").await.expect(200).json();
+    let agent = c.api("/api/v1/agent").await;
     assert_eq!(agent["connected"], true);
     drop(with);
 
     let without = serve(&t.db, None, None);
     let c = Client::new(&without.router);
-    assert!(
-        c.get("/")
-            .await
-            .expect(200)
-            .text()
-            .contains("agent not connected")
-    );
-    assert_eq!(c.get("/api/v1/agent").await.json()["connected"], false);
+    assert!(c.page("/").await.contains("agent not connected"));
+    assert_eq!(c.api("/api/v1/agent").await["connected"], false);
     assert!(c.get("/metrics").await.text().contains("qoelab_agent_up 0"));
 }
 
@@ -859,7 +794,7 @@ async fn a_token_guards_the_api_and_the_pages() {
     browser
         .cookies
         .push(cookie.split(';').next().unwrap().to_string());
-    let page = browser.get("/sessions").await.expect(200).text();
+    let page = browser.page("/sessions").await;
     assert!(page.contains("Log out"));
     browser.get("/api/v1/campaigns").await.expect(401);
     browser.post_form("/logout", &[]).await.expect(303);
@@ -901,7 +836,7 @@ async fn pages_and_static_files_render() {
     c.get("/static/evil.js").await.expect(404);
     c.get("/models/5").await.expect(404);
     c.get("/analytics/a/b").await.expect(404);
-    assert_eq!(c.get("/healthz").await.expect(200).text(), "ok\n");
+    assert_eq!(c.page("/healthz").await, "ok\n");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -909,7 +844,7 @@ async fn every_documented_operation_is_routed() {
     let t = TestDb::sqlite().await;
     let s = serve(&t.db, None, None);
     let c = Client::new(&s.router);
-    let doc = c.get("/api/openapi.json").await.expect(200).json();
+    let doc = c.api("/api/openapi.json").await;
     let mut operations = 0;
     for (path, item) in doc["paths"].as_object().unwrap() {
         let concrete = path
@@ -960,10 +895,7 @@ async fn list_totals_follow_writes_here_at_once_and_elsewhere_within_a_second() 
     let s = serve(&t.db, None, None);
     let c = Client::new(&s.router);
     let total = |c: Client| async move {
-        c.get("/api/v1/sessions?status=pending")
-            .await
-            .expect(200)
-            .json()["total"]
+        c.api("/api/v1/sessions?status=pending").await["total"]
             .as_u64()
             .unwrap()
     };

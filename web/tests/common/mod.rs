@@ -291,6 +291,16 @@ impl Client {
             .await
     }
 
+    /// GET that must answer 200; the body as text.
+    pub async fn page(&self, path: &str) -> String {
+        self.get(path).await.expect(200).text()
+    }
+
+    /// GET that must answer 200; the body as JSON.
+    pub async fn api(&self, path: &str) -> Value {
+        self.get(path).await.expect(200).json()
+    }
+
     pub async fn post_json(&self, path: &str, body: &Value) -> Reply {
         self.post_raw(path, "application/json", body.to_string())
             .await
