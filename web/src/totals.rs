@@ -36,6 +36,7 @@ const MAX_PAGES: usize = 1000;
 pub struct Totals {
     known: Mutex<HashMap<Key, (u64, Instant)>>,
     pages: Mutex<HashMap<PageKey, (Arc<SessionPage>, Instant)>>,
+    filling: tokio::sync::Mutex<()>,
     events: Mutex<Receiver<Event>>,
 }
 
@@ -49,6 +50,7 @@ impl Totals {
         Totals {
             known: Mutex::new(HashMap::new()),
             pages: Mutex::new(HashMap::new()),
+            filling: tokio::sync::Mutex::new(()),
             events: Mutex::new(events.subscribe()),
         }
     }
@@ -91,6 +93,14 @@ impl Totals {
         Ok(total)
     }
 
+    fn kept(&self, key: &PageKey) -> Option<Arc<SessionPage>> {
+        let pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
+        pages
+            .get(key)
+            .filter(|(_, at)| at.elapsed() < FRESH)
+            .map(|(page, _)| page.clone())
+    }
+
     /// A page of sessions with the total of its filters; `fresh` reads the database whatever
     /// is kept (a request with `Cache-Control: no-cache`).
     pub async fn list(&self, db: &Db, q: &SessionQuery, fresh: bool) -> Result<Arc<SessionPage>> {
@@ -101,14 +111,14 @@ impl Totals {
             self.forget();
         }
         let page_key = (key(q), q.sort.clone(), q.desc, q.page, q.per_page);
-        if let Some((page, at)) = self
-            .pages
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&page_key)
-            && at.elapsed() < FRESH
-        {
-            return Ok(page.clone());
+        if let Some(page) = self.kept(&page_key) {
+            return Ok(page);
+        }
+        // One reader refills at a time: requests that missed together find the page it read
+        // instead of all queueing on the database for the same rows.
+        let _filling = self.filling.lock().await;
+        if let Some(page) = self.kept(&page_key) {
+            return Ok(page);
         }
         let sessions = session::page(db, q).await?;
         let page = Arc::new(SessionPage {
