@@ -49,6 +49,8 @@ enum Command {
     /// Shape interfaces through the agent: apply a plan file, show, clear.
     #[command(subcommand)]
     Shape(cmd::shape::ShapeCommand),
+    /// Web UI, JSON API and campaign runner over a database (http://127.0.0.1:8080).
+    Serve(cmd::serve::ServeArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -75,6 +77,7 @@ fn main() -> std::process::ExitCode {
         Command::Capture(args) => cmd::capture::run(args),
         Command::Agent(args) => cmd::agent::run(args),
         Command::Shape(command) => cmd::shape::run(command),
+        Command::Serve(args) => cmd::serve::run(args),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

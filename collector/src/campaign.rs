@@ -84,35 +84,46 @@ pub struct CampaignSpec {
 pub const MAX_SESSIONS: u32 = 100_000;
 
 impl CampaignSpec {
-    /// Checks every field; the error names the field, the value and the accepted form.
+    /// Checks every field; the error names the field, the value and the accepted form (the
+    /// first of [`CampaignSpec::problems`]).
     pub fn validate(&self) -> Result<()> {
+        match self.problems().into_iter().next() {
+            Some(problem) => Err(problem),
+            None => Ok(()),
+        }
+    }
+
+    /// Every field that is not acceptable, each error naming the field, the value and the
+    /// accepted form; empty if the spec is valid.
+    pub fn problems(&self) -> Vec<Error> {
+        let mut out = Vec::new();
         let name = self.name.trim();
         if name.is_empty() || name.chars().count() > 100 {
-            return Err(Error::invalid("name", &self.name, "1 to 100 characters"));
+            out.push(Error::invalid("name", &self.name, "1 to 100 characters"));
         }
         if !(1..=MAX_SESSIONS).contains(&self.sessions) {
-            return Err(Error::invalid(
+            out.push(Error::invalid(
                 "sessions",
                 self.sessions,
                 format!("a whole number from 1 to {MAX_SESSIONS}"),
             ));
         }
         if !(self.duration_s.is_finite() && self.duration_s > 0.0 && self.duration_s <= 86_400.0) {
-            return Err(Error::invalid(
+            out.push(Error::invalid(
                 "duration_s",
                 self.duration_s,
                 "seconds, more than 0 and at most 86400",
             ));
         }
         if !(self.warmup_s.is_finite() && (0.0..=3_600.0).contains(&self.warmup_s)) {
-            return Err(Error::invalid(
+            out.push(Error::invalid(
                 "warmup_s",
                 self.warmup_s,
                 "seconds from 0 to 3600",
             ));
         }
         if self.limits.is_empty() {
-            return Err(Error::invalid(
+            out.push(Error::invalid(
                 "limits",
                 "",
                 "at least one limit, e.g. '0.75, 1.25, 2, 5 mbit, unlimited'",
@@ -123,7 +134,7 @@ impl CampaignSpec {
             .iter()
             .find(|l| matches!(l, Limit::Rate(r) if r.bps() < 8_000))
         {
-            return Err(Error::invalid(
+            out.push(Error::invalid(
                 "limits",
                 r,
                 "rates of at least 8kbit, or 'unlimited'",
@@ -134,7 +145,7 @@ impl CampaignSpec {
             .iter()
             .find(|d| !(d.is_finite() && (0.0..=10_000.0).contains(*d)))
         {
-            return Err(Error::invalid(
+            out.push(Error::invalid(
                 "delays_ms",
                 d,
                 "milliseconds from 0 to 10000",
@@ -145,34 +156,36 @@ impl CampaignSpec {
             .iter()
             .find(|l| !(l.is_finite() && (0.0..=1.0).contains(*l)))
         {
-            return Err(Error::invalid(
+            out.push(Error::invalid(
                 "losses",
                 l,
                 "fractions from 0 to 1 (0.01 is 1%)",
             ));
         }
         match &self.workload {
-            Workload::Video { abr } if !ABR_ALGORITHMS.contains(&abr.as_str()) => Err(
+            Workload::Video { abr } if !ABR_ALGORITHMS.contains(&abr.as_str()) => out.push(
                 Error::invalid("workload.abr", abr, ABR_ALGORITHMS.join(", ")),
             ),
-            Workload::Iot { analytics } if analytics.is_empty() => Err(Error::invalid(
+            Workload::Iot { analytics } if analytics.is_empty() => out.push(Error::invalid(
                 "workload.analytics",
                 "[]",
                 "at least one analytic",
             )),
-            Workload::Iot { analytics } => match analytics
-                .iter()
-                .position(|a| !(a.knob > 0.0 && a.knob <= 1.0))
-            {
-                Some(i) => Err(Error::invalid(
-                    format!("workload.analytics[{i}].knob"),
-                    analytics[i].knob,
-                    "a knob in (0, 1]",
-                )),
-                None => Ok(()),
-            },
-            _ => Ok(()),
+            Workload::Iot { analytics } => {
+                if let Some(i) = analytics
+                    .iter()
+                    .position(|a| !(a.knob > 0.0 && a.knob <= 1.0))
+                {
+                    out.push(Error::invalid(
+                        format!("workload.analytics[{i}].knob"),
+                        analytics[i].knob,
+                        "a knob in (0, 1]",
+                    ));
+                }
+            }
+            _ => {}
         }
+        out
     }
 
     /// Every combination of limit, delay and loss.
@@ -333,6 +346,17 @@ impl Progress {
     pub fn total(&self) -> u64 {
         self.ended() + self.pending + self.running
     }
+
+    /// The counter of sessions in `status`.
+    pub fn slot(&mut self, status: SessionStatus) -> &mut u64 {
+        match status {
+            SessionStatus::Pending => &mut self.pending,
+            SessionStatus::Running => &mut self.running,
+            SessionStatus::Done => &mut self.done,
+            SessionStatus::Failed => &mut self.failed,
+            SessionStatus::Discarded => &mut self.discarded,
+        }
+    }
 }
 
 /// Stores a validated campaign with its sessions (one transaction) and returns its id.
@@ -441,16 +465,34 @@ pub async fn progress(db: &Db, id: i64) -> Result<Progress> {
     .await?;
     let mut p = Progress::default();
     for (status, count) in rows {
-        let slot = match status.parse::<SessionStatus>()? {
-            SessionStatus::Pending => &mut p.pending,
-            SessionStatus::Running => &mut p.running,
-            SessionStatus::Done => &mut p.done,
-            SessionStatus::Failed => &mut p.failed,
-            SessionStatus::Discarded => &mut p.discarded,
-        };
-        *slot = count as u64;
+        *p.slot(status.parse()?) = count as u64;
     }
     Ok(p)
+}
+
+/// Sessions per state of campaign `id` for each of its limits (bit/s; `None` = unlimited),
+/// lowest limit first, unlimited last.
+pub async fn progress_by_limit(db: &Db, id: i64) -> Result<Vec<(Option<u64>, Progress)>> {
+    let rows: Vec<(Option<i64>, String, i64)> = sqlx::query_as(
+        "SELECT rate_bps, status, COUNT(*) FROM sessions WHERE campaign_id = $1 GROUP BY rate_bps, status",
+    )
+    .bind(id)
+    .fetch_all(db.pool())
+    .await?;
+    let mut out: Vec<(Option<u64>, Progress)> = Vec::new();
+    for (rate, status, count) in rows {
+        let rate = rate.map(|r| r as u64);
+        let at = match out.iter().position(|(r, _)| *r == rate) {
+            Some(at) => at,
+            None => {
+                out.push((rate, Progress::default()));
+                out.len() - 1
+            }
+        };
+        *out[at].1.slot(status.parse()?) = count as u64;
+    }
+    out.sort_by_key(|(rate, _)| rate.unwrap_or(u64::MAX));
+    Ok(out)
 }
 
 /// Sets the state of campaign `id`; `from` lists the states it may be in, else

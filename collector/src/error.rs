@@ -44,6 +44,9 @@ pub enum Error {
     /// Writing an export failed.
     #[error("export failed: {0}")]
     Io(std::io::Error),
+    /// A stored model could not be read back or written.
+    #[error("stored model unusable: {0}")]
+    Model(String),
 }
 
 macro_rules! from_cause {

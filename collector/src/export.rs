@@ -87,7 +87,7 @@ fn group(name: &str) -> u8 {
     }
 }
 
-const ROWS_SQL: &str = "SELECT f.features FROM session_features f JOIN sessions s ON s.id = f.session_id \
+pub(crate) const ROWS_SQL: &str = "SELECT f.features FROM session_features f JOIN sessions s ON s.id = f.session_id \
                         WHERE s.campaign_id = $1 AND s.status = 'done' ORDER BY s.seq";
 
 /// The column set of campaign `campaign_id`, as recorded when its sessions were stored.

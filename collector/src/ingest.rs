@@ -416,6 +416,104 @@ pub async fn qos_between(
         .collect()
 }
 
+/// A gateway analytic seen in ingested QoS reports or allocation decisions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AnalyticSeen {
+    /// Gateway name.
+    pub gateway: String,
+    /// Analytic id on that gateway.
+    pub analytic: String,
+    /// Analytic kind, from its QoS reports (`None` if it has none).
+    pub kind: Option<String>,
+    /// QoS reports stored.
+    pub reports: u64,
+    /// Allocation decisions stored.
+    pub allocations: u64,
+    /// Earliest report or decision, Unix ms.
+    pub first_ms: i64,
+    /// Latest report or decision, Unix ms.
+    pub last_ms: i64,
+}
+
+/// Every gateway analytic with QoS reports or allocation decisions, by gateway and analytic.
+pub async fn analytics(db: &Db) -> Result<Vec<AnalyticSeen>> {
+    let qos: Vec<(String, String, String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT gateway, analytic, MAX(kind), COUNT(*), MIN(ts_ms), MAX(ts_ms) FROM qos_reports \
+         GROUP BY gateway, analytic",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    let allocations: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT gateway, analytic, COUNT(*), MIN(ts_ms), MAX(ts_ms) FROM allocation_decisions \
+         GROUP BY gateway, analytic",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    let mut out: std::collections::BTreeMap<(String, String), AnalyticSeen> = qos
+        .into_iter()
+        .map(|(gateway, analytic, kind, n, first_ms, last_ms)| {
+            let seen = AnalyticSeen {
+                gateway: gateway.clone(),
+                analytic: analytic.clone(),
+                kind: Some(kind),
+                reports: n as u64,
+                allocations: 0,
+                first_ms,
+                last_ms,
+            };
+            ((gateway, analytic), seen)
+        })
+        .collect();
+    for (gateway, analytic, n, first_ms, last_ms) in allocations {
+        let seen = out
+            .entry((gateway.clone(), analytic.clone()))
+            .or_insert(AnalyticSeen {
+                gateway,
+                analytic,
+                kind: None,
+                reports: 0,
+                allocations: 0,
+                first_ms,
+                last_ms,
+            });
+        seen.allocations = n as u64;
+        seen.first_ms = seen.first_ms.min(first_ms);
+        seen.last_ms = seen.last_ms.max(last_ms);
+    }
+    Ok(out.into_values().collect())
+}
+
+/// Allocation decisions of one gateway analytic between two times (Unix ms), oldest first.
+pub async fn allocations_between(
+    db: &Db,
+    gateway: &str,
+    analytic: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<AllocationDecision>> {
+    let rows: Vec<(String, String, f64, i64, String, i64)> = sqlx::query_as(
+        "SELECT gateway, analytic, knob, rate_bps, algorithm, ts_ms FROM allocation_decisions \
+         WHERE gateway = $1 AND analytic = $2 AND ts_ms >= $3 AND ts_ms <= $4 ORDER BY ts_ms",
+    )
+    .bind(gateway)
+    .bind(analytic)
+    .bind(from_ms)
+    .bind(to_ms)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| AllocationDecision {
+            gateway: r.0,
+            analytic: r.1,
+            knob: r.2,
+            rate_bps: r.3 as u64,
+            algorithm: r.4,
+            ts_ms: r.5,
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

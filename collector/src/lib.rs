@@ -14,6 +14,8 @@
 //! - [`mqtt`]: QoS reports from `qoelab/+/+/qos` on an MQTT broker.
 //! - [`ingest`]: batches of QoS reports and placement/allocation decisions, idempotent.
 //! - [`export`]: CSV, JSON Lines and Parquet datasets, streamed.
+//! - [`form`]: campaign specs as typed into a form or on the command line.
+//! - [`models`]: trained QoE models in the database; a campaign as a classifier frame.
 //!
 //! Not here: HTML (the web crate renders), shaping and capture (the agent does them).
 
@@ -25,12 +27,16 @@ pub mod error;
 pub mod events;
 pub mod export;
 pub mod features;
+pub mod form;
 pub mod ingest;
+pub mod models;
 pub mod mqtt;
 pub mod network;
 pub mod runner;
 pub mod session;
 mod shuffle;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod trace_shaping;
 pub mod workloads;
 

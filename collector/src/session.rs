@@ -334,6 +334,9 @@ pub struct SessionQuery {
     pub status: Option<SessionStatus>,
     /// Only this limit, bit/s; 0 means unlimited.
     pub rate_bps: Option<u64>,
+    /// Only sessions whose application label `NAME` has this value, as `NAME=VALUE`, e.g.
+    /// `qoe_class=low` or `stall=1` (the feature row's `label_NAME` column).
+    pub label: Option<String>,
     /// Sort column: `seq` (default), `id`, `rate_bps`, `status`, `started_ms`.
     pub sort: Option<String>,
     /// Sort descending.
@@ -355,30 +358,46 @@ pub struct SessionPage {
     pub total: u64,
 }
 
-/// Sessions matching `q`, one page of them.
+/// Sessions matching `q`, one page of them, and how many match in all.
 pub async fn list(db: &Db, q: &SessionQuery) -> Result<SessionPage> {
-    let sort = match q.sort.as_deref().unwrap_or("seq") {
-        column @ ("seq" | "id" | "rate_bps" | "status" | "started_ms") => column,
-        other => {
-            return Err(Error::invalid(
-                "sort",
-                other,
-                "seq, id, rate_bps, status, started_ms",
-            ));
-        }
-    };
-    let per_page = q.per_page.unwrap_or(50);
-    if !(1..=1000).contains(&per_page) {
-        return Err(Error::invalid("per_page", per_page, "1 to 1000"));
-    }
+    let sessions = page(db, q).await?;
+    Ok(SessionPage {
+        sessions,
+        total: count(db, q).await?,
+    })
+}
+
+/// The WHERE clause of `q`'s filters and its bound values.
+fn filter(q: &SessionQuery) -> Result<(String, Vec<Bind>)> {
     let mut filters = Vec::new();
     let mut binds: Vec<Bind> = Vec::new();
+    if let Some(label) = &q.label {
+        // Feature rows are compact JSON with sorted keys: a label is the text `"label_N":V`
+        // followed by `,` or `}` (a number) or quoted (text).
+        let (name, value) = parse_label_filter(label)?;
+        let key = format!("%\"label_{}\":", like_escape(name));
+        let value = like_escape(value);
+        let first = binds.len() + 1;
+        for pattern in [
+            format!("{key}\"{value}\"%"),
+            format!("{key}{value},%"),
+            format!("{key}{value}}}%"),
+        ] {
+            binds.push(Bind::Text(pattern));
+        }
+        filters.push(format!(
+            "id IN (SELECT session_id FROM session_features WHERE features LIKE ${first} ESCAPE '\\' \
+             OR features LIKE ${} ESCAPE '\\' OR features LIKE ${} ESCAPE '\\')",
+            first + 1,
+            first + 2
+        ));
+    }
     if let Some(c) = q.campaign_id {
         binds.push(Bind::Int(c));
         filters.push(format!("campaign_id = ${}", binds.len()));
     }
     if let Some(s) = q.status {
-        binds.push(Bind::Text(s.as_str()));
+        binds.push(Bind::Text(s.as_str().to_string()));
         filters.push(format!("status = ${}", binds.len()));
     }
     match q.rate_bps {
@@ -394,31 +413,94 @@ pub async fn list(db: &Db, q: &SessionQuery) -> Result<SessionPage> {
     } else {
         format!(" WHERE {}", filters.join(" AND "))
     };
+    Ok((filter, binds))
+}
+
+/// How many sessions match `q`'s filters (its sort and page do not matter).
+pub async fn count(db: &Db, q: &SessionQuery) -> Result<u64> {
+    let (filter, binds) = filter(q)?;
     let count_sql = format!("SELECT COUNT(*) FROM sessions{filter}");
     let mut count = sqlx::query_as::<_, (i64,)>(AssertSqlSafe(count_sql));
     for b in &binds {
         count = b.bind_as(count);
     }
     let (total,) = count.fetch_one(db.pool()).await?;
-    let order = if q.desc { "DESC" } else { "ASC" };
-    let page_sql = format!(
-        "SELECT {SESSION_COLUMNS} FROM sessions{filter} ORDER BY {sort} {order}, id {order} LIMIT {per_page} OFFSET {}",
-        u64::from(q.page) * u64::from(per_page)
-    );
+    Ok(total as u64)
+}
+
+/// The page of sessions `q` asks for.
+///
+/// A campaign's sessions in `seq` order (the default) are found by seeking to the page's
+/// first `seq` rather than skipping rows (a campaign's `seq`s run from 0 without gaps), so
+/// the last page of 10,000 costs what the first does.
+pub async fn page(db: &Db, q: &SessionQuery) -> Result<Vec<Session>> {
+    let sort = match q.sort.as_deref().unwrap_or("seq") {
+        column @ ("seq" | "id" | "rate_bps" | "status" | "started_ms") => column,
+        other => {
+            return Err(Error::invalid(
+                "sort",
+                other,
+                "seq, id, rate_bps, status, started_ms",
+            ));
+        }
+    };
+    let per_page = q.per_page.unwrap_or(50);
+    if !(1..=1000).contains(&per_page) {
+        return Err(Error::invalid("per_page", per_page, "1 to 1000"));
+    }
+    let (filter, binds) = filter(q)?;
+    let offset = i64::from(q.page) * i64::from(per_page);
+    let only_campaign =
+        q.campaign_id.is_some() && q.status.is_none() && q.rate_bps.is_none() && q.label.is_none();
+    // The page's position is bound, not written into the SQL, so that each filter's statement
+    // is prepared once and reused for every page.
+    let (first, next) = (binds.len() + 1, binds.len() + 2);
+    let page_sql = if sort == "seq" && !q.desc && only_campaign {
+        format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions{filter} AND seq >= ${first} ORDER BY seq LIMIT ${next}"
+        )
+    } else {
+        let order = if q.desc { "DESC" } else { "ASC" };
+        format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions{filter} ORDER BY {sort} {order}, id {order} LIMIT ${next} OFFSET ${first}"
+        )
+    };
     let mut page = sqlx::query(AssertSqlSafe(page_sql));
     for b in &binds {
         page = b.bind(page);
     }
+    page = page.bind(offset).bind(i64::from(per_page));
     let rows = page.fetch_all(db.pool()).await?;
-    Ok(SessionPage {
-        sessions: rows.iter().map(session_from_row).collect::<Result<_>>()?,
-        total: total as u64,
-    })
+    rows.iter().map(session_from_row).collect()
+}
+
+/// Splits a label filter `NAME=VALUE`; names are letters, digits and `_`.
+fn parse_label_filter(text: &str) -> Result<(&str, &str)> {
+    let accepted = "NAME=VALUE with a label name of letters, digits and _, e.g. qoe_class=low";
+    let (name, value) = text
+        .split_once('=')
+        .map(|(n, v)| (n.trim(), v.trim()))
+        .ok_or_else(|| Error::invalid("label", text, accepted))?;
+    let name = name.strip_prefix("label_").unwrap_or(name);
+    if name.is_empty()
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        || value.is_empty()
+        || value.contains('"')
+    {
+        return Err(Error::invalid("label", text, accepted));
+    }
+    Ok((name, value))
+}
+
+fn like_escape(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 enum Bind {
     Int(i64),
-    Text(&'static str),
+    Text(String),
 }
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
@@ -428,16 +510,41 @@ impl Bind {
     fn bind<'q>(&self, q: AnyQuery<'q>) -> AnyQuery<'q> {
         match self {
             Bind::Int(v) => q.bind(*v),
-            Bind::Text(v) => q.bind(*v),
+            Bind::Text(v) => q.bind(v.clone()),
         }
     }
 
     fn bind_as<'q, T>(&self, q: AnyQueryAs<'q, T>) -> AnyQueryAs<'q, T> {
         match self {
             Bind::Int(v) => q.bind(*v),
-            Bind::Text(v) => q.bind(*v),
+            Bind::Text(v) => q.bind(v.clone()),
         }
     }
+}
+
+/// The application labels (`label_…` columns of the feature rows, without the prefix) of
+/// the stored sessions among `ids`; sessions without results are absent.
+pub async fn labels(db: &Db, ids: &[i64]) -> Result<BTreeMap<i64, BTreeMap<String, Value>>> {
+    let mut out = BTreeMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let mut sql =
+        String::from("SELECT session_id, features FROM session_features WHERE session_id IN ");
+    push_placeholders(&mut sql, db.backend(), 1, ids.len());
+    let mut query = sqlx::query_as::<_, (i64, String)>(AssertSqlSafe(sql));
+    for id in ids {
+        query = query.bind(*id);
+    }
+    for (id, json) in query.fetch_all(db.pool()).await? {
+        let row: BTreeMap<String, Value> = serde_json::from_str(&json)?;
+        let labels = row
+            .into_iter()
+            .filter_map(|(k, v)| k.strip_prefix("label_").map(|n| (n.to_string(), v)))
+            .collect();
+        out.insert(id, labels);
+    }
+    Ok(out)
 }
 
 /// A session with everything stored about it.

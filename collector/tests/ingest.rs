@@ -151,3 +151,59 @@ async fn decisions_are_validated_and_stored() {
         assert!(err.to_string().contains("items[0].knob"), "{err}");
     }
 }
+
+#[tokio::test]
+async fn analytics_are_listed_from_reports_and_decisions() {
+    for t in TestDb::both().await {
+        let reports = Batch {
+            idempotency_key: None,
+            items: (0..3).map(report).collect(),
+        };
+        ingest::qos_reports(&t.db, &reports).await.unwrap();
+        let decision = |analytic: &str, ts_ms| AllocationDecision {
+            gateway: "gw1".into(),
+            analytic: analytic.into(),
+            knob: 0.7,
+            rate_bps: 400_000,
+            algorithm: "raa".into(),
+            ts_ms,
+        };
+        let decisions = Batch {
+            idempotency_key: None,
+            items: vec![
+                decision("cam1", 1_699_999_000_000),
+                decision("mic2", 1_700_000_500_000),
+            ],
+        };
+        ingest::allocation_decisions(&t.db, &decisions)
+            .await
+            .unwrap();
+        let seen = ingest::analytics(&t.db).await.unwrap();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(
+            (
+                seen[0].analytic.as_str(),
+                seen[0].reports,
+                seen[0].allocations
+            ),
+            ("cam1", 3, 1)
+        );
+        assert_eq!(seen[0].kind.as_deref(), Some("object-detection"));
+        assert_eq!(
+            (seen[0].first_ms, seen[0].last_ms),
+            (1_699_999_000_000, 1_700_000_000_002)
+        );
+        assert_eq!((seen[1].kind.as_deref(), seen[1].reports), (None, 0));
+        let between =
+            ingest::allocations_between(&t.db, "gw1", "mic2", 1_700_000_000_000, i64::MAX)
+                .await
+                .unwrap();
+        assert_eq!(between, vec![decision("mic2", 1_700_000_500_000)]);
+        assert!(
+            ingest::allocations_between(&t.db, "gw1", "cam1", 1_700_000_000_000, i64::MAX)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

@@ -165,6 +165,27 @@ async fn session_lists_filter_sort_and_page() {
         .await
         .unwrap();
         assert_eq!(page2.sessions.len(), 2);
+        assert_eq!(
+            page2.sessions.iter().map(|s| s.seq).collect::<Vec<_>>(),
+            [28, 29],
+            "a campaign's pages in seq order seek to their first seq"
+        );
+        let by_id = session::list(
+            db,
+            &SessionQuery {
+                campaign_id: Some(id),
+                sort: Some("id".into()),
+                page: 2,
+                per_page: Some(7),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            by_id.sessions[0].seq, 14,
+            "ids follow seq within a campaign"
+        );
         let err = session::list(
             db,
             &SessionQuery {
@@ -175,5 +196,57 @@ async fn session_lists_filter_sort_and_page() {
         .await
         .unwrap_err();
         assert!(err.to_string().contains("sort"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn sessions_filter_by_label_and_report_labels_and_limits() {
+    for t in TestDb::both().await {
+        let db = &t.db;
+        let id = campaign::create(db, &spec(6)).await.unwrap();
+        let mut stored = Vec::new();
+        for (i, class) in ["high", "low", "low_ish"].iter().enumerate() {
+            let s = session::claim_next(db, id).await.unwrap().unwrap();
+            let mut r = results();
+            r.application = Some(json!({"stall_count": i, "qoe_class": class}));
+            session::store_results(db, &s, &r).await.unwrap();
+            stored.push(s.id);
+        }
+        let with = |label: &str| SessionQuery {
+            label: Some(label.into()),
+            ..Default::default()
+        };
+        let low = session::list(db, &with("qoe_class=low")).await.unwrap();
+        assert_eq!(
+            low.sessions.iter().map(|s| s.id).collect::<Vec<_>>(),
+            [stored[1]],
+            "an exact match: not low_ish, and _ is no wildcard"
+        );
+        let one = session::list(db, &with("label_stall_count=1"))
+            .await
+            .unwrap();
+        assert_eq!(one.sessions[0].id, stored[1]);
+        assert_eq!(
+            session::list(db, &with("stall_count=2"))
+                .await
+                .unwrap()
+                .total,
+            1,
+            "the last key of the row ends with }}"
+        );
+        let err = session::list(db, &with("qoe class")).await.unwrap_err();
+        assert!(err.to_string().contains("label = 'qoe class'"), "{err}");
+
+        let labels = session::labels(db, &[stored[0], stored[2], 999_999])
+            .await
+            .unwrap();
+        assert_eq!(labels.len(), 2);
+        assert_eq!(labels[&stored[2]]["qoe_class"], json!("low_ish"));
+
+        let by_limit = campaign::progress_by_limit(db, id).await.unwrap();
+        let rates: Vec<_> = by_limit.iter().map(|(r, _)| *r).collect();
+        assert_eq!(rates, [Some(1_000_000), Some(8_000_000), None]);
+        assert_eq!(by_limit.iter().map(|(_, p)| p.done).sum::<u64>(), 3);
+        assert!(by_limit.iter().all(|(_, p)| p.total() == 2));
     }
 }

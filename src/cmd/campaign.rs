@@ -5,11 +5,12 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use qoelab_collector::campaign::{self, CampaignSpec, CampaignStatus, IotAnalytic, Workload};
+use qoelab_collector::campaign::{self, CampaignSpec, CampaignStatus};
 use qoelab_collector::export::{self, Format};
+use qoelab_collector::form::SpecText;
 use qoelab_collector::session::{self, SessionQuery};
 use qoelab_collector::{Db, Error};
-use qoelab_units::{Limit, Rate, parse_duration, parse_limits, parse_percent};
+use qoelab_units::{Limit, Rate};
 
 use crate::table::Table;
 
@@ -161,68 +162,21 @@ pub fn run(command: CampaignCommand) -> Result<()> {
 
 /// Parses the CLI's options into a spec; errors name the option.
 pub fn spec_from(args: &CreateArgs) -> Result<CampaignSpec, Error> {
-    let seconds = |field: &str, text: &str| {
-        parse_duration(text)
-            .map(|d| d.as_secs_f64())
-            .map_err(|e| Error::invalid(field, text, e.hint))
-    };
-    let list = |text: &Option<String>| -> Vec<String> {
-        text.iter()
-            .flat_map(|t| t.split(','))
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect()
-    };
-    let delays_ms = list(&args.delays)
-        .iter()
-        .map(|d| {
-            parse_duration(d)
-                .map(|d| d.as_secs_f64() * 1000.0)
-                .map_err(|e| Error::invalid("delays", d, e.hint))
-        })
-        .collect::<Result<_, _>>()?;
-    let losses = list(&args.losses)
-        .iter()
-        .map(|l| parse_percent(l).map_err(|e| Error::invalid("losses", l, e.hint)))
-        .collect::<Result<_, _>>()?;
-    let workload = match args.workload.as_str() {
-        "video" => Workload::Video {
-            abr: args.abr.clone(),
-        },
-        "external" => Workload::External,
-        "iot" => Workload::Iot {
-            analytics: list(&args.analytics)
-                .iter()
-                .map(|item| {
-                    let (kind, knob) = item.split_once(':').ok_or_else(|| {
-                        Error::invalid("analytics", item, "KIND:KNOB, e.g. object-detection:0.5")
-                    })?;
-                    let knob = knob.trim().parse().map_err(|_| {
-                        Error::invalid("analytics", item, "a knob number after ':'")
-                    })?;
-                    Ok(IotAnalytic {
-                        kind: kind.trim().to_string(),
-                        knob,
-                    })
-                })
-                .collect::<Result<_, Error>>()?,
-        },
-        other => return Err(Error::invalid("workload", other, "video, iot or external")),
-    };
-    let spec = CampaignSpec {
+    SpecText {
         name: args.name.clone(),
-        sessions: args.sessions,
-        duration_s: seconds("duration", &args.duration)?,
-        warmup_s: seconds("warmup", &args.warmup)?,
-        limits: parse_limits(&args.limits)
-            .map_err(|e| Error::invalid("limits", &args.limits, e.to_string()))?,
-        delays_ms,
-        losses,
-        workload,
-        seed: args.seed,
-    };
-    spec.validate()?;
-    Ok(spec)
+        sessions: args.sessions.to_string(),
+        duration: args.duration.clone(),
+        warmup: args.warmup.clone(),
+        limits: args.limits.clone(),
+        delays: args.delays.clone().unwrap_or_default(),
+        losses: args.losses.clone().unwrap_or_default(),
+        workload: args.workload.clone(),
+        abr: args.abr.clone(),
+        analytics: args.analytics.clone().unwrap_or_default(),
+        seed: args.seed.to_string(),
+    }
+    .parse()
+    .map_err(|mut problems| problems.remove(0))
 }
 
 async fn create(args: CreateArgs) -> Result<()> {

@@ -9,6 +9,7 @@ pub mod models;
 pub mod plan;
 pub mod predict;
 pub mod report;
+pub mod serve;
 pub mod shape;
 pub mod shape_trace;
 pub mod train;

@@ -229,31 +229,12 @@ pub fn model(model: &SavedModel, name: &str) -> String {
 
 /// `YYYY-MM-DD HH:MM UTC` from seconds since the Unix epoch.
 pub fn date(unix_s: u64) -> String {
-    let days = (unix_s / 86_400) as i64;
-    let (h, m) = ((unix_s % 86_400) / 3600, (unix_s % 3600) / 60);
-    // Civil date from days since 1970-01-01 (proleptic Gregorian calendar).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {h:02}:{m:02} UTC")
+    qoelab_units::utc_minute(unix_s)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates_are_civil_utc() {
-        assert_eq!(date(0), "1970-01-01 00:00 UTC");
-        assert_eq!(date(951_782_400), "2000-02-29 00:00 UTC");
-        assert_eq!(date(1_763_807_400), "2025-11-22 10:30 UTC");
-    }
 
     #[test]
     fn confusion_matrix_rows_are_true_classes() {

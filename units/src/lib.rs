@@ -525,12 +525,36 @@ pub fn parse_limits(text: &str) -> Result<Vec<Limit>, UnitError> {
     Ok(limits)
 }
 
+/// A Unix time as `YYYY-MM-DD HH:MM UTC` (proleptic Gregorian calendar).
+pub fn utc_minute(unix_s: u64) -> String {
+    let days = (unix_s / 86_400) as i64;
+    let (h, m) = ((unix_s % 86_400) / 3600, (unix_s % 3600) / 60);
+    // Civil date from days since 1970-01-01 (proleptic Gregorian calendar).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {h:02}:{m:02} UTC")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn rate(text: &str) -> u64 {
         text.parse::<Rate>().unwrap().bps()
+    }
+
+    #[test]
+    fn times_are_civil_utc() {
+        assert_eq!(utc_minute(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc_minute(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(utc_minute(1_763_807_400), "2025-11-22 10:30 UTC");
     }
 
     #[test]
