@@ -18,6 +18,9 @@ enum Command {
     /// Network-namespace testbeds: client ↔ router ↔ server.
     #[command(subcommand)]
     Lab(cmd::lab::LabCommand),
+    /// The whole appliance in one process: a lab, the agent, the runner and the web UI over
+    /// SQLite, with a demo campaign (http://127.0.0.1:8080). Needs root.
+    Up(Box<cmd::up::UpArgs>),
     /// Labeling campaigns in the database: create, list, show, stop, resume.
     #[command(subcommand)]
     Campaign(cmd::campaign::CampaignCommand),
@@ -49,7 +52,8 @@ enum Command {
     /// Shape interfaces through the agent: apply a plan file, show, clear.
     #[command(subcommand)]
     Shape(cmd::shape::ShapeCommand),
-    /// Web UI, JSON API and campaign runner over a database (http://127.0.0.1:8080).
+    /// Web UI, JSON API and campaign runner over a database, with an agent elsewhere
+    /// (http://127.0.0.1:8080).
     Serve(cmd::serve::ServeArgs),
 }
 
@@ -64,6 +68,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Lab(command) => cmd::lab::run(command),
+        Command::Up(args) => cmd::up::run(*args),
         Command::Campaign(command) => cmd::campaign::run(command),
         Command::Export(args) => cmd::campaign::export(args),
         Command::Train(args) => cmd::train::run(*args),

@@ -26,8 +26,8 @@ pub const SINK_PORT: u16 = 9000;
 /// Runs the built-in workloads' clients (in `client`'s namespace, if given).
 pub struct WorkloadDriver {
     client: Option<NetNs>,
-    video_url: String,
-    sink: String,
+    video_url: Option<String>,
+    sink: Option<String>,
     models: ModelSet,
 }
 
@@ -131,12 +131,17 @@ impl Drop for LabServers {
 
 impl WorkloadDriver {
     /// Clients run in `client` (`None`: this process's namespace) against the video server at
-    /// `video_url` (e.g. `http://198.18.2.2:8080`) and the IoT sink at `sink` (`host:port`).
-    pub fn new(client: Option<NetNs>, video_url: &str, sink: &str) -> WorkloadDriver {
+    /// `video_url` (e.g. `http://198.18.2.2:8080`) and the IoT sink at `sink` (`host:port`);
+    /// sessions of a workload whose server is `None` fail, saying so.
+    pub fn new(
+        client: Option<NetNs>,
+        video_url: Option<&str>,
+        sink: Option<&str>,
+    ) -> WorkloadDriver {
         WorkloadDriver {
             client,
-            video_url: video_url.trim_end_matches('/').to_string(),
-            sink: sink.to_string(),
+            video_url: video_url.map(|u| u.trim_end_matches('/').to_string()),
+            sink: sink.map(str::to_string),
             models: ModelSet::builtin(),
         }
     }
@@ -145,8 +150,8 @@ impl WorkloadDriver {
     pub fn for_lab(client: NetNs, server_addr: Ipv4Addr) -> WorkloadDriver {
         WorkloadDriver::new(
             Some(client),
-            &format!("http://{server_addr}:{VIDEO_PORT}"),
-            &format!("{server_addr}:{SINK_PORT}"),
+            Some(&format!("http://{server_addr}:{VIDEO_PORT}")),
+            Some(&format!("{server_addr}:{SINK_PORT}")),
         )
     }
 
@@ -157,7 +162,10 @@ impl WorkloadDriver {
         cancel: CancellationToken,
     ) -> Result<Value, String> {
         let abr: AbrKind = abr.parse().map_err(|e: video::VideoError| e.to_string())?;
-        let config = PlayerConfig::new(&self.video_url, abr, total.as_secs_f64());
+        let url = self.video_url.as_deref().ok_or(
+            "no video server is configured for this runner (qoelab serve --video-server URL)",
+        )?;
+        let config = PlayerConfig::new(url, abr, total.as_secs_f64());
         let record = self
             .in_client(
                 cancel,
@@ -173,7 +181,9 @@ impl WorkloadDriver {
         total: Duration,
         cancel: CancellationToken,
     ) -> Result<Value, String> {
-        let sink = self.sink.clone();
+        let sink = self.sink.clone().ok_or(
+            "no IoT sink is configured for this runner (qoelab serve --iot-sink HOST:PORT)",
+        )?;
         let configs: Vec<UploaderConfig> = analytics
             .iter()
             .enumerate()

@@ -26,4 +26,5 @@ pub mod topology;
 pub use error::{LabError, Result};
 pub use lab::Lab;
 pub use netns::NetNs;
+pub use privilege::check as check_privileges;
 pub use topology::{Endpoint, Link, Node, Route, Topology, standard};

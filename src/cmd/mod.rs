@@ -13,5 +13,6 @@ pub mod serve;
 pub mod shape;
 pub mod shape_trace;
 pub mod train;
+pub mod up;
 pub mod watch;
 pub mod workload;

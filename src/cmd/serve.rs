@@ -1,20 +1,24 @@
-//! `qoelab serve`: the web UI, the JSON API and the campaign runner over one database.
+//! `qoelab serve`: the web UI, the JSON API and the campaign runner over one database, with the
+//! agent that shapes and captures the measured link.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use qoelab_agent::client::AgentClient;
 use qoelab_collector::Db;
-use qoelab_collector::campaign::{Profile, Workload};
+use qoelab_collector::campaign::Profile;
 use qoelab_collector::db::redact;
 use qoelab_collector::events::Events;
-use qoelab_collector::runner::{Driver, Network, Runner};
+use qoelab_collector::network::{AgentNetwork, Link};
+use qoelab_collector::runner::{Control, Network, Runner};
 use qoelab_collector::session::Results;
-use qoelab_web::{AgentView, App};
-use serde_json::Value;
+use qoelab_collector::workloads::WorkloadDriver;
+use qoelab_web::{App, ClientView};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::campaign::DatabaseArg;
@@ -23,64 +27,170 @@ use super::campaign::DatabaseArg;
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on. Anything but loopback needs --token.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "QOELAB_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     #[command(flatten)]
     db: DatabaseArg,
-    /// The agent's Unix socket.
-    #[arg(long, default_value = "/run/qoelab/agent.sock")]
-    agent: PathBuf,
+    /// The agent: its Unix socket, or tcp://HOST:PORT for an agent on another host.
+    #[arg(long, env = "QOELAB_AGENT", default_value = "/run/qoelab/agent.sock")]
+    agent: String,
+    /// File holding the token of an agent reached over TCP (its --token-file).
+    #[arg(long, env = "QOELAB_AGENT_TOKEN_FILE")]
+    agent_token_file: Option<PathBuf>,
+    #[command(flatten)]
+    link: LinkArgs,
     /// Token for the API (Authorization: Bearer TOKEN) and the pages' login.
     #[arg(long, env = "QOELAB_TOKEN", hide_env_values = true)]
     token: Option<String>,
 }
 
+/// Where the built-in workloads' sessions are shaped and captured, and their servers.
+#[derive(Debug, Args)]
+struct LinkArgs {
+    /// Interface shaped for uploads (client → server leave through it), e.g. the gateway's
+    /// uplink. Sessions fail, saying so, until --uplink and --downlink are given.
+    #[arg(long, env = "QOELAB_UPLINK", requires = "downlink")]
+    uplink: Option<String>,
+    /// Interface shaped for downloads (server → client leave through it), e.g. the LAN side.
+    #[arg(long, env = "QOELAB_DOWNLINK", requires = "uplink")]
+    downlink: Option<String>,
+    /// Network namespace of the interfaces (default: the agent's own).
+    #[arg(long, env = "QOELAB_NETNS")]
+    netns: Option<String>,
+    /// Interface the sessions are captured on (default: the downlink).
+    #[arg(long, env = "QOELAB_CAPTURE_IFACE")]
+    capture_iface: Option<String>,
+    /// Video server the built-in player plays from (`qoelab workload video-server`), e.g.
+    /// http://198.18.2.2:8080; its traffic must cross the shaped link.
+    #[arg(long, env = "QOELAB_VIDEO_SERVER")]
+    video_server: Option<String>,
+    /// IoT sink the built-in uploaders send to (`qoelab workload iot-sink`), HOST:PORT.
+    #[arg(long, env = "QOELAB_IOT_SINK")]
+    iot_sink: Option<String>,
+}
+
+impl LinkArgs {
+    fn link(&self) -> Option<Link> {
+        let (upload, download) = (self.uplink.clone()?, self.downlink.clone()?);
+        Some(Link {
+            netns: self.netns.clone(),
+            capture_iface: self.capture_iface.clone().unwrap_or(download.clone()),
+            upload_iface: upload,
+            download_iface: download,
+            bin_ms: BIN_MS,
+            max_capture_s: 4 * 3600,
+        })
+    }
+}
+
+/// Series bin of the sessions' captures, ms.
+const BIN_MS: u64 = 1000;
+
 /// Runs `qoelab serve` until Ctrl-C or SIGTERM.
 pub fn run(args: ServeArgs) -> Result<()> {
     qoelab_web::check_exposure(args.listen, args.token.as_deref()).map_err(anyhow::Error::msg)?;
+    let agent_token = args
+        .agent_token_file
+        .as_ref()
+        .map(|path| {
+            std::fs::read_to_string(path)
+                .map(|t| t.trim().to_string())
+                .with_context(|| format!("cannot read the agent's token from {}", path.display()))
+        })
+        .transpose()?;
+    let connect = || AgentClient::connect(&args.agent, agent_token.as_deref());
+    // One client for the runner, one for the pages: a slow statistics read must not hold up
+    // a session's shaping.
+    let (client, view_client) = (connect()?, connect()?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
         let db = Db::connect(&args.db.database).await?;
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
-        let (runner, agent) = wire(db, Events::default(), &args.agent);
-        let shutdown = CancellationToken::new();
-        let runner_task = tokio::spawn(runner.clone().run(shutdown.clone()));
-        let app = App::new(runner, agent, args.token);
-        eprintln!(
-            "qoelab serve: http://{}/ (database {})",
-            listener.local_addr()?,
-            redact(&args.db.database)
+        let listener = bind(args.listen).await?;
+        let driver = WorkloadDriver::new(
+            None,
+            args.link.video_server.as_deref(),
+            args.link.iot_sink.as_deref(),
         );
-        qoelab_web::serve(listener, app, stop_signal()).await?;
-        shutdown.cancel();
-        match tokio::time::timeout(Duration::from_secs(10), runner_task).await {
-            Ok(joined) => joined??,
-            Err(_) => tracing::warn!("the runner did not stop within 10 s"),
-        }
-        Ok(())
+        let shutdown = CancellationToken::new();
+        let events = Events::default();
+        let (control, runner) = match args.link.link() {
+            Some(link) => {
+                let network = AgentNetwork::new(client, link);
+                spawn_runner(Runner::new(db, network, driver, events), &shutdown)
+            }
+            None => spawn_runner(Runner::new(db, NoLink, driver, events), &shutdown),
+        };
+        let view = Arc::new(ClientView::new(view_client, BIN_MS));
+        let app = App::new(control, Some(view), args.token);
+        eprintln!(
+            "qoelab serve: http://{}/ (database {}, agent {})",
+            listener.local_addr()?,
+            redact(&args.db.database),
+            args.agent
+        );
+        serve_until_stopped(listener, app, shutdown, runner).await
     })
 }
 
-/// The runner and the agent view: the one place where the agent client plugs in. Until it
-/// does, sessions fail with "agent not connected" and the dashboard says so.
-fn wire(
-    db: Db,
-    events: Events,
-    socket: &Path,
-) -> (
-    Arc<Runner<impl Network, impl Driver>>,
-    Option<Arc<dyn AgentView>>,
-) {
-    let agent = NoAgent(socket.to_path_buf());
-    (Runner::new(db, agent.clone(), agent, events), None)
+/// Listens on `addr`.
+pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
+}
+
+/// Starts `runner` until `shutdown`; returns it as the web's control and its task.
+pub fn spawn_runner<N: Network, D: qoelab_collector::runner::Driver>(
+    runner: Arc<Runner<N, D>>,
+    shutdown: &CancellationToken,
+) -> (Arc<dyn Control>, RunnerTask) {
+    let task = tokio::spawn(runner.clone().run(shutdown.clone()));
+    (runner, task)
+}
+
+/// The runner's task.
+pub type RunnerTask = JoinHandle<qoelab_collector::Result<()>>;
+
+/// Serves `app` on `listener` until Ctrl-C or SIGTERM, then stops the runner: its running
+/// session goes back to pending and the link is unshaped.
+pub async fn serve_until_stopped(
+    listener: tokio::net::TcpListener,
+    app: App,
+    shutdown: CancellationToken,
+    runner: RunnerTask,
+) -> Result<()> {
+    let stopped = shutdown.clone();
+    let stop = async move {
+        tokio::select! {
+            _ = stop_signal() => {}
+            // The runner ended by itself (its database is gone for good): stop serving too.
+            _ = stopped.cancelled() => {}
+        }
+    };
+    let watch = {
+        let shutdown = shutdown.clone();
+        async move {
+            let outcome = runner.await;
+            shutdown.cancel();
+            outcome
+        }
+    };
+    let watch = tokio::spawn(watch);
+    qoelab_web::serve(listener, app, stop).await?;
+    shutdown.cancel();
+    match tokio::time::timeout(Duration::from_secs(30), watch).await {
+        Ok(joined) => joined??.context("the campaign runner failed"),
+        Err(_) => {
+            tracing::warn!("the runner did not stop within 30 s");
+            Ok(())
+        }
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.
-async fn stop_signal() {
+pub async fn stop_signal() {
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {
@@ -95,41 +205,25 @@ async fn stop_signal() {
     }
 }
 
-/// Shaping, capture and workloads without an agent: every session fails with the reason.
+/// The link of a server started without --uplink/--downlink: sessions fail with what to pass.
 #[derive(Debug, Clone)]
-struct NoAgent(PathBuf);
+struct NoLink;
 
-impl NoAgent {
-    fn reason(&self) -> String {
-        format!(
-            "agent not connected: no qoelab agent answers at {} (start `qoelab agent` or pass --agent SOCKET)",
-            self.0.display()
-        )
-    }
-}
+const NO_LINK: &str = "no link to shape and capture: start qoelab serve with --uplink IFACE \
+                       --downlink IFACE (or QOELAB_UPLINK and QOELAB_DOWNLINK)";
 
-impl Network for NoAgent {
+impl Network for NoLink {
     async fn apply(&self, _: &Profile) -> Result<(), String> {
-        Err(self.reason())
+        Err(NO_LINK.into())
     }
     async fn clear(&self) -> Result<(), String> {
-        Err(self.reason())
+        // Nothing was shaped.
+        Ok(())
     }
     async fn start_capture(&self) -> Result<String, String> {
-        Err(self.reason())
+        Err(NO_LINK.into())
     }
     async fn stop_capture(&self, _: &str) -> Result<Results, String> {
-        Err(self.reason())
-    }
-}
-
-impl Driver for NoAgent {
-    async fn run(
-        &self,
-        _: &Workload,
-        _: Duration,
-        _: CancellationToken,
-    ) -> Result<Option<Value>, String> {
-        Err(self.reason())
+        Err(NO_LINK.into())
     }
 }

@@ -462,14 +462,45 @@ enum Number {
     Text(String),
 }
 
-/// A bandwidth limit of a campaign: a rate, or no limit at all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// A bandwidth limit of a campaign: a rate, or no limit at all. Written as `{"rate": RATE}` or
+/// `"unlimited"`; read also from a plain rate string such as `"2 mbit"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Limit {
     /// Shaped to this rate.
     Rate(Rate),
     /// Not shaped.
     Unlimited,
+}
+
+impl<'de> Deserialize<'de> for Limit {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        enum Tagged {
+            Rate(Rate),
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Tagged(Tagged),
+        }
+        match Raw::deserialize(deserializer).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "expected \"unlimited\", a rate ({RATE_FORMS}) or {{\"rate\": RATE}}"
+            ))
+        })? {
+            Raw::Text(text) if text.trim().eq_ignore_ascii_case("unlimited") => {
+                Ok(Limit::Unlimited)
+            }
+            Raw::Text(text) => text
+                .parse()
+                .map(Limit::Rate)
+                .map_err(serde::de::Error::custom),
+            Raw::Tagged(Tagged::Rate(rate)) => Ok(Limit::Rate(rate)),
+        }
+    }
 }
 
 impl fmt::Display for Limit {
@@ -751,5 +782,22 @@ mod tests {
                 .to_string()
                 .contains("ambiguous")
         );
+    }
+
+    #[test]
+    fn limits_read_from_json_as_written_or_as_plain_text() {
+        let read = |json: &str| serde_json::from_str::<Limit>(json).map_err(|e| e.to_string());
+        let two = Limit::Rate(Rate::from_bps(2_000_000));
+        assert_eq!(read(r#""2 mbit""#), Ok(two));
+        assert_eq!(read(r#"{"rate": "2mbit"}"#), Ok(two));
+        assert_eq!(read(r#"{"rate": 2000000}"#), Ok(two));
+        assert_eq!(read(r#""Unlimited""#), Ok(Limit::Unlimited));
+        for limit in [two, Limit::Unlimited] {
+            assert_eq!(read(&serde_json::to_string(&limit).unwrap()), Ok(limit));
+        }
+        let err = read(r#""5Mbps""#).unwrap_err();
+        assert!(err.contains("ambiguous"), "{err}");
+        let err = read("[1]").unwrap_err();
+        assert!(err.contains("unlimited") && err.contains("kbit"), "{err}");
     }
 }

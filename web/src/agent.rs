@@ -1,6 +1,7 @@
 //! [`AgentView`]: what the dashboard, `/metrics` and live predictions read from the agent,
-//! as the agent's own JSON documents, so this crate does not depend on the agent's client.
-//! Without an agent the pages say "agent not connected" and the metrics report it as down.
+//! as the agent's own JSON documents (so pages and tests need no live agent), and
+//! [`ClientView`], the view of a real agent through its client. Without an agent the pages
+//! say "agent not connected" and the metrics report it as down.
 
 use std::collections::BTreeMap;
 

@@ -19,6 +19,7 @@ mod api;
 mod assets;
 mod auth;
 mod chart;
+mod client_view;
 mod error;
 mod events;
 mod extract;
@@ -40,6 +41,7 @@ use axum::routing::get;
 
 pub use agent::AgentView;
 pub use auth::check_exposure;
+pub use client_view::ClientView;
 pub use error::Problem;
 pub use state::App;
 

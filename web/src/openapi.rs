@@ -199,8 +199,8 @@ fn schemas() -> Value {
             "error": { "type": "string", "description": "What was wrong and what to do" },
             "field": { "type": "string", "description": "The field at fault, e.g. limits or items[3].knob" },
             "value": { "type": "string" }, "accepted": { "type": "string" } } },
-        "Limit": { "description": "A bandwidth limit: unlimited, or a rate in integer bit/s or text such as \"5mbit\"",
-            "oneOf": [ { "type": "string", "enum": ["unlimited"] },
+        "Limit": { "description": "A bandwidth limit: \"unlimited\", a rate as text such as \"5 mbit\", or {\"rate\": RATE} with RATE in integer bit/s or text",
+            "oneOf": [ { "type": "string", "description": "\"unlimited\" or a rate with its unit, e.g. \"750kbit\", \"5 mbit\"" },
                 { "type": "object", "required": ["rate"], "additionalProperties": false,
                   "properties": { "rate": { "oneOf": [ { "type": "integer", "minimum": 8000 }, { "type": "string" } ] } } } ] },
         "Workload": { "type": "object", "required": ["kind"], "properties": {

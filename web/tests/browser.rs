@@ -1,33 +1,66 @@
-//! The pages in a real browser: headless Chromium driven over WebDriver (chromedriver).
-//! Open the form, submit an invalid value and see the message, submit a valid 2-session
-//! campaign, watch the progress page reach done without reloading, open a session and find
-//! its chart. Screenshots go to `target/browser/`.
+//! The pages in a real browser: headless Chromium driven over WebDriver (chromedriver), over
+//! the real appliance (a lab, the agent shaping and capturing on its router, the built-in video
+//! workload). Open the form, submit an invalid value and see the message, submit a valid
+//! 2-session campaign, watch the progress page reach done without reloading, open a session and
+//! find its chart and flows, see the dashboard's agent panel. Screenshots go to
+//! `target/browser/`.
 //!
-//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them).
+//! Needs root (the lab) and Debian's `chromium` and `chromium-driver` (`.ci/run` installs them).
 
 mod common;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::{Value, json};
 
-use common::{Served, TestDb};
+use common::TestDb;
+use qoelab_agent::client::AgentClient;
 use qoelab_collector::Db;
+use qoelab_collector::appliance::LabAppliance;
+use qoelab_collector::events::Events;
+use qoelab_lab::Lab;
+use qoelab_web::{App, ClientView};
+use tokio_util::sync::CancellationToken;
 
-/// THE server the browser drives. Today: the app over a scripted runner that produces
-/// realistic sessions (tests/common). To drive the lab-backed runner instead, build its
-/// `Control` here (e.g. the runner of `qoelab up` over a `qoelab_lab::Lab`) and keep the rest.
-async fn start_server(db: &Db) -> (SocketAddr, Served) {
-    let served = common::serve(db, None, None);
+/// The appliance the browser drives, stopped (link restored, lab removed) by
+/// [`Appliance::stop`] or, if the test fails, on drop.
+struct Appliance {
+    appliance: LabAppliance,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Appliance {
+    async fn stop(self) {
+        self.shutdown.cancel();
+        assert_eq!(self.appliance.stop().await, Vec::<String>::new());
+    }
+}
+
+/// The web app over a lab appliance's runner, with the agent's view, on a loopback port.
+async fn start_server(db: &Db) -> (SocketAddr, Appliance) {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = Lab::standard(None).unwrap();
+    let appliance = LabAppliance::start(db.clone(), lab, dir.path(), Events::default()).unwrap();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(appliance.runner().clone().run(shutdown.clone()));
+    let view = ClientView::new(AgentClient::new(dir.path().join("agent.sock")), 1000);
+    let app = App::new(appliance.runner().clone(), Some(Arc::new(view)), None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = served.app.clone();
-    tokio::spawn(qoelab_web::serve(listener, app, std::future::pending()));
-    (addr, served)
+    let stop = shutdown.clone();
+    tokio::spawn(qoelab_web::serve(listener, app, stop.cancelled_owned()));
+    let appliance = Appliance {
+        appliance,
+        shutdown,
+        _dir: dir,
+    };
+    (addr, appliance)
 }
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -248,7 +281,7 @@ impl Drop for Browser {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_runs_a_campaign_in_the_browser() {
     let t = TestDb::sqlite().await;
-    let (addr, _served) = start_server(&t.db).await;
+    let (addr, appliance) = start_server(&t.db).await;
     let base = format!("http://{addr}");
     tokio::task::spawn_blocking(move || {
         let b = Browser::start();
@@ -256,7 +289,7 @@ async fn a_person_runs_a_campaign_in_the_browser() {
         b.screenshot("01-new-campaign");
         b.fill("#name", "browser ladder");
         b.fill("#sessions", "2");
-        b.fill("#duration", "2s");
+        b.fill("#duration", "5s");
         b.fill("#limits", "0.75, 5 furlongs");
         b.click("button[type=submit]");
 
@@ -308,8 +341,18 @@ async fn a_person_runs_a_campaign_in_the_browser() {
             2,
             "both directions"
         );
+        // The flow table lists the player's connection to the lab's video server.
+        let flows = b.text("main");
+        assert!(flows.contains("198.18.2.2:8080"), "{flows}");
         b.screenshot("05-session");
+
+        b.goto(&format!("{base}/"));
+        b.wait_text("body", Duration::from_secs(10), |t| {
+            t.contains("agent connected")
+        });
+        b.screenshot("06-dashboard");
     })
     .await
     .unwrap();
+    appliance.stop().await;
 }

@@ -410,7 +410,7 @@ pub async fn show(
 
 fn endpoint(flow: &serde_json::Map<String, Value>, side: &str) -> String {
     let addr = flow
-        .get(&format!("{side}_addr"))
+        .get(&format!("{side}_ip"))
         .map(scalar_text)
         .unwrap_or_default();
     let port = flow

@@ -1,0 +1,199 @@
+//! `qoelab up` end to end, as a newcomer runs it: it refuses without root; with root it builds
+//! its lab, runs the demo campaign through the real agent, serves the pages and the dataset,
+//! refuses a second appliance on the same lab, and on Ctrl-C stops cleanly, leaving no
+//! namespace, link or qdisc behind and the database consistent.
+
+mod http;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use http::{Server, free_port, http};
+use qoelab_lab::registry::LabRecord;
+
+fn qoelab() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_qoelab"))
+}
+
+/// The host's own qdiscs, as `tc` lists them (devices of other tests' labs left out: they come
+/// and go while tests run in parallel).
+fn host_qdiscs() -> Vec<String> {
+    let out = Command::new("tc").args(["qdisc", "show"]).output().unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.contains(" dev ql"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Everything of lab `lab` that exists: namespaces and links with its prefix, its record.
+fn lab_remains(lab: &str) -> Vec<String> {
+    let prefix = format!("ql{lab}-");
+    let mut found: Vec<String> = qoelab_lab::netns::list()
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    let links = Command::new("ip").args(["-o", "link"]).output().unwrap();
+    found.extend(
+        String::from_utf8_lossy(&links.stdout)
+            .lines()
+            .filter(|l| l.contains(&prefix))
+            .map(str::to_string),
+    );
+    if LabRecord::load(lab).unwrap().is_some() {
+        found.push(format!("the record of lab {lab}"));
+    }
+    found
+}
+
+#[test]
+fn up_refuses_clearly_without_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("qoelab.db");
+    // Root without any capability, as an unprivileged user would be.
+    let out = Command::new("setpriv")
+        .args(["--bounding-set=-all", "--inh-caps=-all", "--"])
+        .arg(env!("CARGO_BIN_EXE_qoelab"))
+        .args(["up", "--listen", "127.0.0.1:0", "--lab", "qlnone"])
+        .arg("--database")
+        .arg(format!("sqlite://{}", db.display()))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("need root") && err.contains("CAP_NET_ADMIN"),
+        "{err}"
+    );
+    assert!(!db.exists(), "nothing is created before the check");
+}
+
+#[test]
+fn up_runs_the_demo_serves_its_dataset_and_stops_cleanly_on_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = format!("u{}", std::process::id() % 100_000);
+    let db_url = format!("sqlite://{}", dir.path().join("qoelab.db").display());
+    let run_dir = dir.path().join("run");
+    let qdiscs_before = host_qdiscs();
+    let port = free_port();
+    let mut up = Server(
+        qoelab()
+            .args([
+                "up",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--lab",
+                &lab,
+            ])
+            .args([
+                "--database",
+                &db_url,
+                "--demo-sessions",
+                "2",
+                "--demo-duration",
+                "6",
+            ])
+            .arg("--run-dir")
+            .arg(&run_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    up.wait_healthy(port, Duration::from_secs(60));
+    let (_, dashboard) = http(port, "GET", "/", "").unwrap();
+    assert!(dashboard.contains("agent connected"), "{dashboard}");
+
+    // A second appliance on the same lab is refused, naming the process that holds it.
+    let second = qoelab()
+        .args([
+            "up",
+            "--listen",
+            "127.0.0.1:0",
+            "--lab",
+            &lab,
+            "--demo-sessions",
+            "0",
+        ])
+        .arg("--database")
+        .arg(format!(
+            "sqlite://{}",
+            dir.path().join("second.db").display()
+        ))
+        .arg("--run-dir")
+        .arg(&run_dir)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success());
+    assert!(
+        err.contains(&format!("in use by process {}", up.0.id())),
+        "{err}"
+    );
+
+    // The demo campaign's sessions run through the lab; wait for both.
+    let started = Instant::now();
+    let sessions = loop {
+        let (_, body) = http(
+            port,
+            "GET",
+            "/api/v1/sessions?campaign_id=1&status=done",
+            "",
+        )
+        .unwrap();
+        let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if page["total"].as_u64() == Some(2) {
+            break page["sessions"].as_array().unwrap().clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the demo did not finish two sessions: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+
+    let (status, csv) = http(port, "GET", "/api/v1/campaigns/1/export?format=csv", "").unwrap();
+    assert!(status.contains("200"), "{status}");
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let column = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name} in {header:?}"))
+    };
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2, "one row per done session");
+    for row in &rows {
+        let id: i64 = row[column("session_id")].parse().unwrap();
+        let session = sessions.iter().find(|s| s["id"] == id).unwrap();
+        // The limit in the row is the session's, and traffic of the player was captured.
+        let limit = session["profile"]["rate_bps"]
+            .as_u64()
+            .map(|r| r.to_string());
+        assert_eq!(
+            Some(&row[column("ctx_rate_bps")]),
+            limit.as_deref().or(Some(""))
+        );
+        assert!(row[column("s2c_ip_bytes")].parse::<f64>().unwrap() > 100_000.0);
+        assert!(["low", "medium", "high"].contains(&&row[column("label_qoe_class")]));
+        assert!(["0", "1"].contains(&&row[column("label_stall")]));
+    }
+
+    let exit = up.stop("-INT", Duration::from_secs(60));
+    let mut out = String::new();
+    std::io::Read::read_to_string(up.0.stdout.as_mut().unwrap(), &mut out).unwrap();
+    assert!(exit.success(), "{exit}: {out}");
+    assert!(
+        out.contains(&format!("qoelab is up: http://127.0.0.1:{port}/")),
+        "{out}"
+    );
+    assert_eq!(lab_remains(&lab), Vec::<String>::new());
+    assert_eq!(
+        host_qdiscs(),
+        qdiscs_before,
+        "the host's qdiscs are untouched"
+    );
+}
