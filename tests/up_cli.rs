@@ -93,7 +93,7 @@ fn up_runs_the_demo_serves_its_dataset_and_stops_cleanly_on_ctrl_c() {
                 "--demo-sessions",
                 "2",
                 "--demo-duration",
-                "6",
+                "6s",
             ])
             .arg("--run-dir")
             .arg(&run_dir)

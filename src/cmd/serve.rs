@@ -60,11 +60,11 @@ struct LinkArgs {
     /// Interface the sessions are captured on (default: the downlink).
     #[arg(long, env = "QOELAB_CAPTURE_IFACE")]
     capture_iface: Option<String>,
-    /// Video server the built-in player plays from (`qoelab workload video-server`), e.g.
+    /// Video server the built-in player plays from (`qoelab workload video serve`), e.g.
     /// http://198.18.2.2:8080; its traffic must cross the shaped link.
     #[arg(long, env = "QOELAB_VIDEO_SERVER")]
     video_server: Option<String>,
-    /// IoT sink the built-in uploaders send to (`qoelab workload iot-sink`), HOST:PORT.
+    /// IoT sink the built-in uploaders send to (`qoelab workload iot sink`), HOST:PORT.
     #[arg(long, env = "QOELAB_IOT_SINK")]
     iot_sink: Option<String>,
 }

@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
@@ -17,7 +18,7 @@ use qoelab_collector::db::redact;
 use qoelab_collector::events::Events;
 use qoelab_lab::registry::LabRecord;
 use qoelab_lab::{Lab, LabError, admin};
-use qoelab_units::parse_limits;
+use qoelab_units::{parse_duration, parse_limits};
 use qoelab_web::{App, ClientView};
 use tokio_util::sync::CancellationToken;
 
@@ -41,9 +42,9 @@ pub struct UpArgs {
     /// Sessions of the demo campaign queued when the database has no campaign (0: none).
     #[arg(long, default_value_t = 8)]
     demo_sessions: u32,
-    /// Seconds per demo session.
-    #[arg(long, default_value_t = 30.0)]
-    demo_duration: f64,
+    /// Length of each demo session, e.g. 30s or 2min.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    demo_duration: Duration,
     /// Token for the API (Authorization: Bearer TOKEN) and the pages' login.
     #[arg(long, env = "QOELAB_TOKEN", hide_env_values = true)]
     token: Option<String>,
@@ -91,7 +92,7 @@ async fn serve(
     let runner = appliance.runner().clone();
     let demo = match args.demo_sessions {
         0 => None,
-        n => queue_demo(&db, n, args.demo_duration).await?,
+        n => queue_demo(&db, n, args.demo_duration.as_secs_f64()).await?,
     };
     if let Some(id) = demo {
         runner.start(id).await?;
