@@ -1,5 +1,5 @@
 //! What the tests of the long-running commands (`serve`, `up`) share: a plain HTTP client and
-//! a guard that kills the server if a test fails before stopping it.
+//! a guard that stops the server if a test fails before stopping it.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -54,7 +54,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A server process, killed if the test fails before it stops it.
+/// A server process, stopped (see its `Drop`) if the test fails before it stops it.
 pub struct Server(pub Child);
 
 impl Server {
@@ -91,7 +91,19 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// A test that fails first asks the server to stop as a user would (SIGTERM: it restores
+    /// what it shaped and removes its lab), and kills it only if it does not end in time.
     fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.0.id().to_string()])
+                .status();
+            let asked = Instant::now();
+            while matches!(self.0.try_wait(), Ok(None)) && asked.elapsed() < Duration::from_secs(30)
+            {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
