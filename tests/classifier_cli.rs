@@ -223,3 +223,125 @@ fn bad_flags_name_the_accepted_values() {
     let out = qoelab(&["train", "--csv", "/nonexistent.csv", "--label", "y"]);
     assert!(text(&out.stderr).contains("cannot read /nonexistent.csv"));
 }
+
+/// Stores a finished 30-session campaign in the SQLite file `db_url`: sessions at 1 Mbit/s
+/// moved little and were rated low, sessions at 8 Mbit/s moved much and were rated high.
+/// Returns the ids of a low and a high session.
+fn stored_campaign(db_url: &str) -> (i64, i64) {
+    use qoelab_collector::campaign::{self, CampaignSpec, Workload};
+    use qoelab_collector::session::{self, Results};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let db = qoelab_collector::Db::connect(db_url).await.unwrap();
+        let spec = CampaignSpec {
+            name: "stored".into(),
+            sessions: 30,
+            duration_s: 10.0,
+            warmup_s: 0.0,
+            limits: qoelab_units::parse_limits("1, 8 mbit").unwrap(),
+            delays_ms: vec![],
+            losses: vec![],
+            workload: Workload::Video { abr: "mpc".into() },
+            seed: 3,
+        };
+        let id = campaign::create(&db, &spec).await.unwrap();
+        let (mut low, mut high) = (0, 0);
+        let mut n = 0u64;
+        while let Some(s) = session::claim_next(&db, id).await.unwrap() {
+            n += 1;
+            let slow = s.profile.rate_bps == Some(1_000_000);
+            let bytes = if slow { 1_200_000 } else { 9_000_000 } + 37_000 * (n % 7);
+            let flow = serde_json::json!({"protocol": "tcp", "client_ip": "198.18.1.2",
+                "client_port": 40000 + n, "server_ip": "198.18.2.2", "server_port": 8080,
+                "c2s_ip_bytes": bytes / 40, "s2c_ip_bytes": bytes, "s2c_pkts": bytes / 1448});
+            let results = Results {
+                bin_ms: 1000,
+                flows: vec![flow.as_object().unwrap().clone()],
+                application: Some(serde_json::json!({
+                    "schema": "qoelab.video-qoe.v1",
+                    "qoe_class": if slow { "low" } else { "high" },
+                    "stall_count": u8::from(slow),
+                })),
+                ..Results::default()
+            };
+            session::store_results(&db, &s, &results).await.unwrap();
+            *(if slow { &mut low } else { &mut high }) = s.id;
+        }
+        (low, high)
+    })
+}
+
+#[test]
+fn a_model_trained_on_a_stored_campaign_predicts_stored_sessions() {
+    let dir = Scratch::new("stored");
+    let db_url = format!("sqlite://{}", dir.0.join("qoelab.db").display());
+    let (low, high) = stored_campaign(&db_url);
+    let db = ["--database", db_url.as_str()];
+
+    let out = qoelab(
+        &[
+            &["train", "--campaign", "1", "--label", "label_qoe_class"][..],
+            &["--folds", "3", "--trees", "10", "--store", "by-volume"],
+            &db,
+        ]
+        .concat(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("campaign 1"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(text(&out.stderr).contains("as #1"), "{}", text(&out.stderr));
+
+    for (session, class) in [(low, "low"), (high, "high")] {
+        let id = session.to_string();
+        let out = qoelab(
+            &[
+                &[
+                    "predict",
+                    "--model",
+                    "1",
+                    "--session",
+                    &id,
+                    "--format",
+                    "json",
+                ][..],
+                &db,
+            ]
+            .concat(),
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json["predictions"][0]["class"], class, "{json}");
+        assert_eq!(json["predictions"][0]["session"], id, "{json}");
+        assert_eq!(
+            json["metrics"]["accuracy"], 1.0,
+            "scored against its label: {json}"
+        );
+    }
+
+    // Bad references say what is wrong.
+    let fails = |args: &[&str], expected: &str| {
+        let out = qoelab(&[args, &db].concat());
+        assert!(!out.status.success());
+        let err = text(&out.stderr);
+        assert!(err.contains(expected), "{err}");
+    };
+    fails(
+        &["predict", "--model", "1", "--session", "999"],
+        "no session with id 999",
+    );
+    fails(
+        &["predict", "--model", "77", "--session", "1"],
+        "no model with id 77",
+    );
+    fails(
+        &["predict", "--model", "nosuch.json", "--session", "1"],
+        "no such file, and not a model id",
+    );
+    fails(
+        &["train", "--campaign", "5", "--label", "label_qoe_class"],
+        "no campaign with id 5",
+    );
+}

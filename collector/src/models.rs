@@ -132,22 +132,51 @@ pub async fn frame(db: &Db, campaign_id: i64) -> Result<Frame> {
         .bind(campaign_id)
         .fetch_all(db.pool())
         .await?;
-    let source = format!("campaign {campaign_id}");
-    let unframed = |e: qoelab_classifier::Error| Error::Model(e.to_string());
-    let mut frame = Frame::new(&source, columns.names.clone()).map_err(unframed)?;
+    let mut frame =
+        Frame::new(&format!("campaign {campaign_id}"), columns.names.clone()).map_err(unframed)?;
     for (json,) in rows {
-        let row: serde_json::Map<String, Value> = serde_json::from_str(&json)?;
-        let cells = columns
-            .names
-            .iter()
-            .map(|name| match row.get(name) {
-                Some(Value::Number(n)) => Cell::from(n.as_f64()),
-                Some(Value::String(s)) => Cell::Text(s.clone()),
-                Some(Value::Bool(b)) => Cell::Number(f64::from(u8::from(*b))),
-                _ => Cell::Missing,
-            })
-            .collect();
-        frame.push_row(cells).map_err(unframed)?;
+        frame
+            .push_row(cells(&columns.names, &serde_json::from_str(&json)?))
+            .map_err(unframed)?;
     }
     Ok(frame)
+}
+
+/// Stored session `id`'s dataset row (the columns it has) as a one-row frame (source
+/// `session N`), to predict its QoE.
+pub async fn session_frame(db: &Db, id: i64) -> Result<Frame> {
+    let stored: Option<(String,)> =
+        sqlx::query_as("SELECT features FROM session_features WHERE session_id = $1")
+            .bind(id)
+            .fetch_optional(db.pool())
+            .await?;
+    let Some((json,)) = stored else {
+        let session = crate::session::get(db, id).await?;
+        return Err(Error::NotFound(format!(
+            "session {id} has no dataset row: it is {}, and only done sessions have one",
+            session.status.as_str()
+        )));
+    };
+    let row: serde_json::Map<String, Value> = serde_json::from_str(&json)?;
+    let names: Vec<String> = row.keys().cloned().collect();
+    let mut frame = Frame::new(&format!("session {id}"), names.clone()).map_err(unframed)?;
+    frame.push_row(cells(&names, &row)).map_err(unframed)?;
+    Ok(frame)
+}
+
+fn unframed(e: qoelab_classifier::Error) -> Error {
+    Error::Model(e.to_string())
+}
+
+/// The cells of the columns `names` of a dataset row.
+fn cells(names: &[String], row: &serde_json::Map<String, Value>) -> Vec<Cell> {
+    names
+        .iter()
+        .map(|name| match row.get(name) {
+            Some(Value::Number(n)) => Cell::from(n.as_f64()),
+            Some(Value::String(s)) => Cell::Text(s.clone()),
+            Some(Value::Bool(b)) => Cell::Number(f64::from(u8::from(*b))),
+            _ => Cell::Missing,
+        })
+        .collect()
 }

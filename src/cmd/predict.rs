@@ -1,13 +1,17 @@
-//! `qoelab predict`: apply a saved model to a CSV of sessions.
+//! `qoelab predict`: apply a saved model (a file or a stored one) to a CSV of sessions or to a
+//! stored session.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Result, anyhow, bail};
 use clap::{Args, ValueEnum};
 use qoelab_classifier::{Frame, SavedModel};
 
-use super::report;
+use qoelab_collector::models;
+
+use super::campaign::DatabaseArg;
 use super::train::{parse_delimiter, spinner};
+use super::{report, with_db};
 use crate::table::Table;
 
 /// Output formats of `qoelab predict`.
@@ -25,11 +29,18 @@ pub enum Format {
 /// Arguments of `qoelab predict`.
 #[derive(Debug, Args)]
 pub struct PredictArgs {
-    /// A model saved by `qoelab train -o FILE`.
-    #[arg(long, value_name = "FILE")]
-    model: PathBuf,
+    /// The model: a file saved by `qoelab train -o FILE`, or the id of a model stored in the
+    /// database (`qoelab train --store NAME`, the web's models page).
+    #[arg(long, value_name = "FILE|ID")]
+    model: String,
     /// CSV file of sessions with (at least) the model's feature columns.
-    csv: PathBuf,
+    #[arg(required_unless_present = "session", conflicts_with = "session")]
+    csv: Option<PathBuf>,
+    /// A stored session: predict from its dataset row (and score against its label).
+    #[arg(long, value_name = "ID")]
+    session: Option<i64>,
+    #[command(flatten)]
+    db: DatabaseArg,
     /// Field separator, if detection from the header is wrong.
     #[arg(long, value_parser = parse_delimiter)]
     delimiter: Option<u8>,
@@ -38,11 +49,40 @@ pub struct PredictArgs {
     format: Format,
 }
 
+/// The model `--model` names: a file if one exists at that path, else a stored model's id.
+fn load_model(model: &str, database: &str) -> Result<SavedModel> {
+    if Path::new(model).exists() {
+        return Ok(SavedModel::load(Path::new(model))?);
+    }
+    let id: i64 = model.parse().map_err(|_| {
+        anyhow!("--model '{model}': no such file, and not a model id (a whole number; `qoelab models` lists files, the web's /models stored models)")
+    })?;
+    with_db(database, async |db| Ok(models::get(db, id).await?.1))
+}
+
 /// Runs `qoelab predict`.
 pub fn run(args: PredictArgs) -> Result<()> {
-    let model = SavedModel::load(&args.model)?;
-    let reading = spinner(&format!("reading {}", args.csv.display()));
-    let frame = Frame::read_csv_path(&args.csv, args.delimiter)?;
+    let model = load_model(&args.model, &args.db.database)?;
+    let (reading, frame, row_header) = match (&args.csv, args.session) {
+        (Some(csv), _) => (
+            spinner(&format!("reading {}", csv.display())),
+            Frame::read_csv_path(csv, args.delimiter)?,
+            "line",
+        ),
+        (None, Some(id)) => (
+            spinner(&format!("reading session {id}")),
+            with_db(&args.db.database, async |db| {
+                Ok(models::session_frame(db, id).await?)
+            })?,
+            "session",
+        ),
+        (None, None) => bail!("give the sessions to predict: a CSV file or --session ID"),
+    };
+    // Rows are named by their line in the file, or by the session's id.
+    let row_name = |row: usize| match args.session {
+        Some(id) => id.to_string(),
+        None => frame.line_number(row).to_string(),
+    };
     let predictions = model.predict_frame(&frame)?;
     reading.finish_and_clear();
     // A label column that does not fit the model's classes spoils the scoring, not the predictions.
@@ -62,14 +102,14 @@ pub fn run(args: PredictArgs) -> Result<()> {
     };
     match args.format {
         Format::Table => {
-            let mut header = vec!["line", "predicted", "probability"];
+            let mut header = vec![row_header, "predicted", "probability"];
             if truth.is_some() {
                 header.push("true");
             }
             let mut table = Table::new(&header);
             for (row, p) in predictions.iter().enumerate() {
                 let mut cells = vec![
-                    frame.line_number(row).to_string(),
+                    row_name(row),
                     p.class.clone(),
                     format!("{:.3}", p.probabilities[p.class_index]),
                 ];
@@ -81,7 +121,8 @@ pub fn run(args: PredictArgs) -> Result<()> {
             print!("{}", table.render());
             if let Some(m) = &metrics {
                 println!(
-                    "\nagainst the label in the file ({}):\n",
+                    "\nagainst the label in {} ({}):\n",
+                    frame.source(),
                     model.label.describe()
                 );
                 print!("{}", report::metrics(m, &[]));
@@ -89,14 +130,14 @@ pub fn run(args: PredictArgs) -> Result<()> {
         }
         Format::Csv => {
             let mut out = csv_writer();
-            let mut header = vec!["line".to_string(), "predicted".to_string()];
+            let mut header = vec![row_header.to_string(), "predicted".to_string()];
             header.extend(model.class_names.iter().map(|c| format!("p_{c}")));
             if truth.is_some() {
                 header.push("true".to_string());
             }
             out.write_record(&header)?;
             for (row, p) in predictions.iter().enumerate() {
-                let mut record = vec![frame.line_number(row).to_string(), p.class.clone()];
+                let mut record = vec![row_name(row), p.class.clone()];
                 record.extend(p.probabilities.iter().map(|v| format!("{v:.6}")));
                 if truth.is_some() {
                     record.push(true_class(row));
@@ -107,13 +148,13 @@ pub fn run(args: PredictArgs) -> Result<()> {
         }
         Format::Json => {
             let json = serde_json::json!({
-                "model": args.model.display().to_string(),
+                "model": args.model,
                 "source": frame.source(),
                 "predictions": predictions
                     .iter()
                     .enumerate()
                     .map(|(row, p)| serde_json::json!({
-                        "line": frame.line_number(row),
+                        row_header: row_name(row),
                         "class": p.class,
                         "probabilities": p.probabilities,
                     }))

@@ -1,9 +1,10 @@
-//! `qoelab train`: build a dataset from a CSV, evaluate a model honestly, save it.
+//! `qoelab train`: build a dataset from a CSV or a stored campaign, evaluate a model honestly,
+//! save it to a file or the database.
 
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use qoelab_classifier::forest::MaxFeatures;
@@ -12,14 +13,33 @@ use qoelab_classifier::{
     ModelKind, ModelParams, TrainSpec,
 };
 
-use super::report;
+use qoelab_collector::db::redact;
+use qoelab_collector::models;
+
+use super::campaign::DatabaseArg;
+use super::{report, with_db};
 
 /// Arguments of `qoelab train`.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// CSV file with a header line (comma, tab, semicolon or space separated; detected).
-    #[arg(long, value_name = "FILE")]
-    csv: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "campaign",
+        conflicts_with = "campaign"
+    )]
+    csv: Option<PathBuf>,
+    /// Train on a campaign's stored sessions (its dataset, as `qoelab export` writes it)
+    /// instead of a CSV.
+    #[arg(long, value_name = "ID")]
+    campaign: Option<i64>,
+    #[command(flatten)]
+    db: DatabaseArg,
+    /// Store the trained model in the database under this name (for `qoelab predict --model
+    /// ID` and the web's models page).
+    #[arg(long, value_name = "NAME")]
+    store: Option<String>,
     /// Label column, or a binary rule NAME:COLUMN>VALUE (also >=, <, <=, ==, !=),
     /// e.g. stall:label_stall_count>0.
     #[arg(long, value_name = "COLUMN|RULE")]
@@ -130,8 +150,19 @@ pub fn run(args: TrainArgs) -> Result<()> {
     spec.params.validate()?;
     spec.eval.validate(&spec.params)?;
 
-    let reading = spinner(&format!("reading {}", args.csv.display()));
-    let frame = Frame::read_csv_path(&args.csv, args.delimiter)?;
+    let (reading, frame) = match (&args.csv, args.campaign) {
+        (Some(path), _) => (
+            spinner(&format!("reading {}", path.display())),
+            Frame::read_csv_path(path, args.delimiter)?,
+        ),
+        (None, Some(id)) => (
+            spinner(&format!("reading campaign {id}")),
+            with_db(&args.db.database, async |db| {
+                Ok(models::frame(db, id).await?)
+            })?,
+        ),
+        (None, None) => bail!("give the sessions to train on: --csv FILE or --campaign ID"),
+    };
     let dataset = Dataset::from_frame(
         &frame,
         &DatasetSpec {
@@ -162,25 +193,35 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&model.summary())?);
     } else {
-        let name = args
-            .output
-            .as_ref()
-            .map_or("(not saved)".to_string(), |p| p.display().to_string());
+        let name = match (&args.output, &args.store) {
+            (Some(path), _) => path.display().to_string(),
+            (None, Some(name)) => name.clone(),
+            (None, None) => "(not saved)".to_string(),
+        };
         print!("{}", report::model(&model, &name));
     }
     std::io::stdout().flush()?;
-    match &args.output {
-        Some(path) => {
-            model
-                .save(path)
-                .with_context(|| format!("saving the model to {}", path.display()))?;
-            eprintln!(
-                "model saved to {} (dataset fingerprint {})",
-                path.display(),
-                &model.dataset.fingerprint[..12]
-            );
-        }
-        None => eprintln!("model not saved: pass -o FILE to keep it"),
+    let fingerprint = &model.dataset.fingerprint[..12];
+    if let Some(path) = &args.output {
+        model
+            .save(path)
+            .with_context(|| format!("saving the model to {}", path.display()))?;
+        eprintln!(
+            "model saved to {} (dataset fingerprint {fingerprint})",
+            path.display()
+        );
+    }
+    if let Some(name) = &args.store {
+        let id = with_db(&args.db.database, async |db| {
+            Ok(models::store(db, name, &model).await?)
+        })?;
+        eprintln!(
+            "model stored in {} as #{id} (dataset fingerprint {fingerprint})",
+            redact(&args.db.database)
+        );
+    }
+    if args.output.is_none() && args.store.is_none() {
+        eprintln!("model not saved: pass -o FILE or --store NAME to keep it");
     }
     Ok(())
 }
