@@ -124,20 +124,35 @@ pub async fn delete(db: &Db, id: i64) -> Result<()> {
     Ok(())
 }
 
-/// The stored sessions of campaign `campaign_id` as a classifier frame (source
-/// `campaign N`): the export's columns and rows, text cells where the column holds text.
-pub async fn frame(db: &Db, campaign_id: i64) -> Result<Frame> {
-    let columns = export::columns(db, campaign_id).await?;
-    let rows: Vec<(String,)> = sqlx::query_as(export::ROWS_SQL)
-        .bind(campaign_id)
-        .fetch_all(db.pool())
-        .await?;
-    let mut frame =
-        Frame::new(&format!("campaign {campaign_id}"), columns.names.clone()).map_err(unframed)?;
-    for (json,) in rows {
-        frame
-            .push_row(cells(&columns.names, &serde_json::from_str(&json)?))
-            .map_err(unframed)?;
+/// The stored sessions of the campaigns `campaign_ids` as one classifier frame (source
+/// `campaign N` or `campaigns N, M`): the export's rows, under the union of the campaigns'
+/// columns in export order (a column one campaign lacks is missing in its rows), text cells
+/// where a column holds text.
+pub async fn frame(db: &Db, campaign_ids: &[i64]) -> Result<Frame> {
+    let mut names: Vec<String> = Vec::new();
+    for id in campaign_ids {
+        for name in export::columns(db, *id).await?.names {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    let listed: Vec<String> = campaign_ids.iter().map(i64::to_string).collect();
+    let source = match listed.len() {
+        1 => format!("campaign {}", listed[0]),
+        _ => format!("campaigns {}", listed.join(", ")),
+    };
+    let mut frame = Frame::new(&source, names.clone()).map_err(unframed)?;
+    for id in campaign_ids {
+        let rows: Vec<(String,)> = sqlx::query_as(export::ROWS_SQL)
+            .bind(id)
+            .fetch_all(db.pool())
+            .await?;
+        for (json,) in rows {
+            frame
+                .push_row(cells(&names, &serde_json::from_str(&json)?))
+                .map_err(unframed)?;
+        }
     }
     Ok(frame)
 }

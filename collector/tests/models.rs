@@ -65,9 +65,15 @@ async fn a_campaign_trains_a_model_that_is_stored_listed_read_and_deleted() {
     for t in TestDb::both().await {
         let db = &t.db;
         let id = campaign(db, 20).await;
-        let frame = models::frame(db, id).await.unwrap();
+        let frame = models::frame(db, &[id]).await.unwrap();
         assert_eq!(frame.nrows(), 20);
         assert_eq!(frame.source(), format!("campaign {id}"));
+        // Several campaigns make one frame: every row under the same columns.
+        let other = campaign(db, 6).await;
+        let both = models::frame(db, &[id, other]).await.unwrap();
+        assert_eq!(both.nrows(), 26);
+        assert_eq!(both.source(), format!("campaigns {id}, {other}"));
+        assert_eq!(both.columns().len(), frame.columns().len());
         let class = frame.find("label_qoe_class").unwrap();
         assert!(
             frame.columns()[class].text_at(0).is_some(),
@@ -119,7 +125,7 @@ async fn a_campaign_trains_a_model_that_is_stored_listed_read_and_deleted() {
             Error::NotFound(_)
         ));
         assert!(matches!(
-            models::frame(db, 4242).await.unwrap_err(),
+            models::frame(db, &[id, 4242]).await.unwrap_err(),
             Error::NotFound(_)
         ));
     }

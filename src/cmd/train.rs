@@ -30,10 +30,10 @@ pub struct TrainArgs {
         conflicts_with = "campaign"
     )]
     csv: Option<PathBuf>,
-    /// Train on a campaign's stored sessions (its dataset, as `qoelab export` writes it)
-    /// instead of a CSV.
-    #[arg(long, value_name = "ID")]
-    campaign: Option<i64>,
+    /// Train on the stored sessions of one or more campaigns (their datasets, as `qoelab
+    /// export` writes them), comma separated, instead of a CSV.
+    #[arg(long, value_name = "ID,…", value_delimiter = ',')]
+    campaign: Option<Vec<i64>>,
     #[command(flatten)]
     db: DatabaseArg,
     /// Store the trained model in the database under this name (for `qoelab predict --model
@@ -150,15 +150,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
     spec.params.validate()?;
     spec.eval.validate(&spec.params)?;
 
-    let (reading, frame) = match (&args.csv, args.campaign) {
+    let (reading, frame) = match (&args.csv, &args.campaign) {
         (Some(path), _) => (
             spinner(&format!("reading {}", path.display())),
             Frame::read_csv_path(path, args.delimiter)?,
         ),
-        (None, Some(id)) => (
-            spinner(&format!("reading campaign {id}")),
+        (None, Some(ids)) => (
+            spinner("reading the campaigns' sessions"),
             with_db(&args.db.database, async |db| {
-                Ok(models::frame(db, id).await?)
+                Ok(models::frame(db, ids).await?)
             })?,
         ),
         (None, None) => bail!("give the sessions to train on: --csv FILE or --campaign ID"),

@@ -215,7 +215,7 @@ pub async fn start(app: &App, req: TrainRequest) -> Result<Job, Problem> {
             ..p.with_status(StatusCode::UNPROCESSABLE_ENTITY)
         });
     }
-    let frame = qoelab_collector::models::frame(app.db(), req.campaign_id).await?;
+    let frame = qoelab_collector::models::frame(app.db(), &[req.campaign_id]).await?;
     let dataset_spec = DatasetSpec {
         label: label.clone(),
         features: FeatureSpec::default(),
