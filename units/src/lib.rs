@@ -475,31 +475,40 @@ pub enum Limit {
 
 impl<'de> Deserialize<'de> for Limit {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        enum Tagged {
-            Rate(Rate),
-        }
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Tagged(Tagged),
-        }
-        match Raw::deserialize(deserializer).map_err(|_| {
-            serde::de::Error::custom(format!(
-                "expected \"unlimited\", a rate ({RATE_FORMS}) or {{\"rate\": RATE}}"
-            ))
-        })? {
-            Raw::Text(text) if text.trim().eq_ignore_ascii_case("unlimited") => {
-                Ok(Limit::Unlimited)
+        struct LimitVisitor;
+        impl<'de> serde::de::Visitor<'de> for LimitVisitor {
+            type Value = Limit;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(
+                    f,
+                    "\"unlimited\", a rate ({RATE_FORMS}) or {{\"rate\": RATE}}"
+                )
             }
-            Raw::Text(text) => text
-                .parse()
-                .map(Limit::Rate)
-                .map_err(serde::de::Error::custom),
-            Raw::Tagged(Tagged::Rate(rate)) => Ok(Limit::Rate(rate)),
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Limit, E> {
+                if text.trim().eq_ignore_ascii_case("unlimited") {
+                    Ok(Limit::Unlimited)
+                } else {
+                    text.parse().map(Limit::Rate).map_err(E::custom)
+                }
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Limit, A::Error> {
+                let rate = match map.next_key::<String>()?.as_deref() {
+                    Some("rate") => map.next_value::<Rate>()?,
+                    Some(other) => {
+                        return Err(serde::de::Error::unknown_field(other, &["rate"]));
+                    }
+                    None => return Err(serde::de::Error::missing_field("rate")),
+                };
+                if let Some(extra) = map.next_key::<String>()? {
+                    return Err(serde::de::Error::unknown_field(&extra, &["rate"]));
+                }
+                Ok(Limit::Rate(rate))
+            }
         }
+        deserializer.deserialize_any(LimitVisitor)
     }
 }
 
