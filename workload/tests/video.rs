@@ -187,13 +187,16 @@ fn the_buffer_based_player_follows_the_shaped_link() {
             "{top} bit/s through a {rate_bps} bit/s link"
         );
     }
-    // 1 Mbit/s: the player does not ask for more than the link carries — on average over the
-    // session and over its second half (BBA-0 alternates between the levels around the link's
-    // rate) — or, if it does over the second half, it stalls.
-    let tail = &slow.segments[slow.segments.len() / 2..];
-    let settled_bps = tail.iter().map(|s| s.bitrate_bps).sum::<u64>() / tail.len() as u64;
+    // 1 Mbit/s: the player does not ask for more than the link carries on average over the
+    // session, and it never climbs to the top of the ladder: BBA-0 maps its buffer (a few
+    // segments deep here) to levels around the link's rate, at most a level or two above it
+    // while the buffer is full.
     assert!(slow.avg_bitrate_bps < 1_000_000, "{}", summary(&slow));
-    assert!(slow.stall || settled_bps < 1_000_000, "{}", summary(&slow));
+    assert!(
+        slow.segments.iter().all(|s| s.bitrate_bps <= 1_850_000),
+        "{}",
+        summary(&slow)
+    );
     // 10 Mbit/s: it reaches the top of the ladder and never stalls after startup.
     assert!(
         fast.segments.iter().any(|s| s.bitrate_bps == 4_300_000),
