@@ -21,8 +21,13 @@ pub enum Backend {
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: AnyPool,
+    reads: Option<AnyPool>,
     backend: Backend,
 }
+
+/// Read-only connections to a SQLite file beside its one writer (WAL lets them read while it
+/// writes): one per core of a small server.
+const SQLITE_READERS: u32 = 4;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -79,12 +84,28 @@ impl Db {
             .await
             .map_err(|e| Error::unavailable(&redact(&url), e))?;
         MIGRATOR.run(&pool).await?;
-        Ok(Db { pool, backend })
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let reads = match backend {
+            Backend::Sqlite if !in_memory => Some(sqlite_readers(&url)?),
+            _ => None,
+        };
+        Ok(Db {
+            pool,
+            reads,
+            backend,
+        })
     }
 
     /// The pool, for queries.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The pool for reads outside a transaction (lists, pages, counts): on a SQLite file
+    /// read-only connections beside the single writer, so reads run in parallel with each
+    /// other and with a write; elsewhere [`Db::pool`].
+    pub fn reads(&self) -> &AnyPool {
+        self.reads.as_ref().unwrap_or(&self.pool)
     }
 
     /// Which database this is.
@@ -97,10 +118,39 @@ impl Db {
         Ok(self.pool.begin().await?)
     }
 
-    /// Closes the pool.
+    /// Closes the pools.
     pub async fn close(&self) {
+        if let Some(reads) = &self.reads {
+            reads.close().await;
+        }
         self.pool.close().await;
     }
+}
+
+/// A lazily connecting pool of read-only connections to the SQLite file of `url` (which names
+/// its mode, see [`Db::connect`]).
+fn sqlite_readers(url: &str) -> Result<AnyPool> {
+    let url = match url.split_once("mode=") {
+        Some((head, tail)) => {
+            let rest = tail.find('&').map_or("", |i| &tail[i..]);
+            format!("{head}mode=ro{rest}")
+        }
+        None => url.to_string(),
+    };
+    let options = AnyConnectOptions::from_str(&url)
+        .map_err(|e| Error::invalid("database", &url, format!("a valid URL ({e})")))?;
+    Ok(AnyPoolOptions::new()
+        .max_connections(SQLITE_READERS)
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                sqlx::query("PRAGMA busy_timeout = 5000")
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .connect_lazy_with(options))
 }
 
 /// The next id of counter `name` (`campaign`, `session`, `model`), allocated inside `tx`.

@@ -416,15 +416,28 @@ fn filter(q: &SessionQuery) -> Result<(String, Vec<Bind>)> {
     Ok((filter, binds))
 }
 
+/// Whether `q` filters by campaign and nothing else.
+fn only_campaign(q: &SessionQuery) -> bool {
+    q.campaign_id.is_some() && q.status.is_none() && q.rate_bps.is_none() && q.label.is_none()
+}
+
 /// How many sessions match `q`'s filters (its sort and page do not matter).
+///
+/// A whole campaign is not counted row by row: its `seq`s run from 0 without gaps (sessions
+/// are created with their campaign and never deleted), so its size is its largest `seq` + 1,
+/// read from the `(campaign_id, seq)` index.
 pub async fn count(db: &Db, q: &SessionQuery) -> Result<u64> {
     let (filter, binds) = filter(q)?;
-    let count_sql = format!("SELECT COUNT(*) FROM sessions{filter}");
+    let count_sql = if only_campaign(q) {
+        format!("SELECT COALESCE(MAX(seq) + 1, 0) FROM sessions{filter}")
+    } else {
+        format!("SELECT COUNT(*) FROM sessions{filter}")
+    };
     let mut count = sqlx::query_as::<_, (i64,)>(AssertSqlSafe(count_sql));
     for b in &binds {
         count = b.bind_as(count);
     }
-    let (total,) = count.fetch_one(db.pool()).await?;
+    let (total,) = count.fetch_one(db.reads()).await?;
     Ok(total as u64)
 }
 
@@ -450,12 +463,10 @@ pub async fn page(db: &Db, q: &SessionQuery) -> Result<Vec<Session>> {
     }
     let (filter, binds) = filter(q)?;
     let offset = i64::from(q.page) * i64::from(per_page);
-    let only_campaign =
-        q.campaign_id.is_some() && q.status.is_none() && q.rate_bps.is_none() && q.label.is_none();
     // The page's position is bound, not written into the SQL, so that each filter's statement
     // is prepared once and reused for every page.
     let (first, next) = (binds.len() + 1, binds.len() + 2);
-    let page_sql = if sort == "seq" && !q.desc && only_campaign {
+    let page_sql = if sort == "seq" && !q.desc && only_campaign(q) {
         format!(
             "SELECT {SESSION_COLUMNS} FROM sessions{filter} AND seq >= ${first} ORDER BY seq LIMIT ${next}"
         )
@@ -470,7 +481,7 @@ pub async fn page(db: &Db, q: &SessionQuery) -> Result<Vec<Session>> {
         page = b.bind(page);
     }
     page = page.bind(offset).bind(i64::from(per_page));
-    let rows = page.fetch_all(db.pool()).await?;
+    let rows = page.fetch_all(db.reads()).await?;
     rows.iter().map(session_from_row).collect()
 }
 
