@@ -321,6 +321,19 @@ fn a_model_trained_on_a_stored_campaign_predicts_stored_sessions() {
         );
     }
 
+    // The stored model is listed and shown from the database.
+    let out = qoelab(&[&["models", "list"][..], &db].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed = text(&out.stdout);
+    assert!(
+        listed.contains("#1 by-volume") && listed.contains("label_qoe_class"),
+        "{listed}"
+    );
+    let out = qoelab(&[&["models", "show", "1", "--json"][..], &db].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["dataset"]["rows"], 30, "{shown}");
+
     // Bad references say what is wrong.
     let fails = |args: &[&str], expected: &str| {
         let out = qoelab(&[args, &db].concat());

@@ -1,4 +1,4 @@
-//! `qoelab models list|show`: the models saved in a directory.
+//! `qoelab models list|show`: the models saved in a directory, or stored in a database.
 
 use std::path::{Path, PathBuf};
 
@@ -6,7 +6,10 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use qoelab_classifier::SavedModel;
 
-use super::report;
+use qoelab_collector::db::redact;
+use qoelab_collector::models;
+
+use super::{report, with_db};
 use crate::table::Table;
 
 /// Models subcommands.
@@ -17,14 +20,21 @@ pub enum ModelsCommand {
         /// The directory.
         #[arg(long, default_value = "models")]
         dir: PathBuf,
+        /// List the models stored in this database instead (`qoelab train --store`, the web).
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
     },
     /// Show a model: training data, features, evaluation, importances.
     Show {
-        /// A model file, or a model's name (file stem) in --dir.
+        /// A model file, a model's name (file stem) in --dir, or with --database a stored
+        /// model's id.
         model: String,
         /// The directory to look for a name in.
         #[arg(long, default_value = "models")]
         dir: PathBuf,
+        /// Show a model stored in this database (MODEL is its id).
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
         /// Print the model's record (all but the fitted trees or coefficients) as JSON.
         #[arg(long)]
         json: bool,
@@ -34,14 +44,33 @@ pub enum ModelsCommand {
 /// Runs a models subcommand.
 pub fn run(command: ModelsCommand) -> Result<()> {
     match command {
-        ModelsCommand::List { dir } => list(&dir),
-        ModelsCommand::Show { model, dir, json } => {
-            let path = resolve(&model, &dir)?;
-            let saved = SavedModel::load(&path)?;
+        ModelsCommand::List { dir, database } => match database {
+            Some(url) => list_stored(&url),
+            None => list(&dir),
+        },
+        ModelsCommand::Show {
+            model,
+            dir,
+            database,
+            json,
+        } => {
+            let (saved, name) = match database {
+                Some(url) => {
+                    let id: i64 = model.parse().map_err(|_| {
+                        anyhow::anyhow!("'{model}' is not a model id (a whole number; `qoelab models list --database URL` lists them)")
+                    })?;
+                    let (info, saved) = with_db(&url, async |db| Ok(models::get(db, id).await?))?;
+                    (saved, format!("#{id} {}", info.name))
+                }
+                None => {
+                    let path = resolve(&model, &dir)?;
+                    (SavedModel::load(&path)?, path.display().to_string())
+                }
+            };
             if json {
                 println!("{}", serde_json::to_string_pretty(&saved.summary())?);
             } else {
-                print!("{}", report::model(&saved, &path.display().to_string()));
+                print!("{}", report::model(&saved, &name));
             }
             Ok(())
         }
@@ -72,46 +101,16 @@ fn list(dir: &Path) -> Result<()> {
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     paths.sort();
-    let mut table = Table::new(&[
-        "name",
-        "model",
-        "label",
-        "classes",
-        "features",
-        "rows",
-        "evaluation",
-        "accuracy",
-        "macro-F1",
-        "trained",
-    ]);
+    let mut table = models_table();
     let mut unreadable = Vec::new();
     for path in &paths {
-        let model = match SavedModel::load(path) {
-            Ok(m) => m,
-            Err(e) => {
-                unreadable.push(e.to_string());
-                continue;
+        match SavedModel::load(path) {
+            Ok(model) => {
+                let name = path.file_stem().unwrap_or_default().to_string_lossy();
+                table.row(model_row(&name, &model));
             }
-        };
-        let headline = model.headline();
-        let metric = |f: fn(&qoelab_classifier::Metrics) -> f64| {
-            headline.map_or("-".to_string(), |e| format!("{:.3}", f(&e.metrics)))
-        };
-        table.row(vec![
-            path.file_stem()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned(),
-            model.params.kind.name().to_string(),
-            model.label.describe(),
-            model.class_names.join(","),
-            model.feature_names.len().to_string(),
-            model.dataset.rows.to_string(),
-            headline.map_or("none".to_string(), |e| e.method.clone()),
-            metric(|m| m.accuracy),
-            metric(|m| m.macro_f1),
-            report::date(model.created_unix_s),
-        ]);
+            Err(e) => unreadable.push(e.to_string()),
+        }
     }
     if paths.len() == unreadable.len() && unreadable.is_empty() {
         println!(
@@ -124,5 +123,64 @@ fn list(dir: &Path) -> Result<()> {
     for problem in unreadable {
         eprintln!("skipped: {problem}");
     }
+    Ok(())
+}
+
+fn models_table() -> Table {
+    Table::new(&[
+        "name",
+        "model",
+        "label",
+        "classes",
+        "features",
+        "rows",
+        "evaluation",
+        "accuracy",
+        "macro-F1",
+        "trained",
+    ])
+}
+
+/// A model's row in a list: `name`, then what it is and how well it did.
+fn model_row(name: &str, model: &SavedModel) -> Vec<String> {
+    let headline = model.headline();
+    let metric = |f: fn(&qoelab_classifier::Metrics) -> f64| {
+        headline.map_or("-".to_string(), |e| format!("{:.3}", f(&e.metrics)))
+    };
+    vec![
+        name.to_string(),
+        model.params.kind.name().to_string(),
+        model.label.describe(),
+        model.class_names.join(","),
+        model.feature_names.len().to_string(),
+        model.dataset.rows.to_string(),
+        headline.map_or("none".to_string(), |e| e.method.clone()),
+        metric(|m| m.accuracy),
+        metric(|m| m.macro_f1),
+        report::date(model.created_unix_s),
+    ]
+}
+
+/// Lists the models stored in the database at `url`, named `#ID NAME`.
+fn list_stored(url: &str) -> Result<()> {
+    let stored = with_db(url, async |db| {
+        let mut out = Vec::new();
+        for info in models::list(db).await? {
+            out.push(models::get(db, info.id).await?);
+        }
+        Ok(out)
+    })?;
+    if stored.is_empty() {
+        println!(
+            "no models stored in {} (store one with qoelab train --store NAME)",
+            redact(url)
+        );
+        return Ok(());
+    }
+    let mut table = models_table();
+    for (info, model) in &stored {
+        table.row(model_row(&format!("#{} {}", info.id, info.name), model));
+    }
+    print!("{}", table.render());
     Ok(())
 }
