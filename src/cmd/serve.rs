@@ -106,8 +106,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let db = Db::connect(&args.db.database).await?;
-        let listener = bind(args.listen).await?;
+        let (db, listener) = open(&args.db.database, args.listen).await?;
         let driver = WorkloadDriver::new(
             None,
             args.link.video_server.as_deref(),
@@ -134,11 +133,13 @@ pub fn run(args: ServeArgs) -> Result<()> {
     })
 }
 
-/// Listens on `addr`.
-pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(addr)
+/// Opens the database at `url` (migrating it) and listens on `addr`.
+pub async fn open(url: &str, addr: SocketAddr) -> Result<(Db, tokio::net::TcpListener)> {
+    let db = Db::connect(url).await?;
+    let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .with_context(|| format!("cannot listen on {addr}"))
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    Ok((db, listener))
 }
 
 /// Starts `runner` until `shutdown`; returns it as the web's control and its task.

@@ -23,7 +23,7 @@ use qoelab_web::{App, ClientView};
 use tokio_util::sync::CancellationToken;
 
 use super::campaign::DatabaseArg;
-use super::serve::{bind, serve_until_stopped, spawn_runner};
+use super::serve::{open, serve_until_stopped, spawn_runner};
 
 /// Options of `qoelab up`.
 #[derive(Debug, Args)]
@@ -62,8 +62,7 @@ pub fn run(args: UpArgs) -> Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let db = Db::connect(&args.db.database).await?;
-        let listener = bind(args.listen).await?;
+        let (db, listener) = open(&args.db.database, args.listen).await?;
         let lab = build_lab(&args.lab)?;
         let run_dir = args.run_dir.join(format!("up-{}", lab.name()));
         let appliance = LabAppliance::start(db.clone(), lab, &run_dir, Events::default())?;
