@@ -466,23 +466,94 @@ pub async fn page(db: &Db, q: &SessionQuery) -> Result<Vec<Session>> {
     // The page's position is bound, not written into the SQL, so that each filter's statement
     // is prepared once and reused for every page.
     let (first, next) = (binds.len() + 1, binds.len() + 2);
-    let page_sql = if sort == "seq" && !q.desc && only_campaign(q) {
-        format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions{filter} AND seq >= ${first} ORDER BY seq LIMIT ${next}"
+    let (rows_sql, order) = if sort == "seq" && !q.desc && only_campaign(q) {
+        (
+            format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions{filter} AND seq >= ${first} ORDER BY seq LIMIT ${next}"
+            ),
+            "seq".to_string(),
         )
     } else {
-        let order = if q.desc { "DESC" } else { "ASC" };
-        format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions{filter} ORDER BY {sort} {order}, id {order} LIMIT ${next} OFFSET ${first}"
+        let direction = if q.desc { "DESC" } else { "ASC" };
+        let order = format!("{sort} {direction}, id {direction}");
+        (
+            format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions{filter} ORDER BY {order} LIMIT ${next} OFFSET ${first}"
+            ),
+            order,
         )
     };
-    let mut page = sqlx::query(AssertSqlSafe(page_sql));
+    if db.backend() == Backend::Postgres {
+        let mut page = sqlx::query(AssertSqlSafe(rows_sql));
+        for b in &binds {
+            page = b.bind(page);
+        }
+        page = page.bind(offset).bind(i64::from(per_page));
+        let rows = page.fetch_all(db.reads()).await?;
+        return rows.iter().map(session_from_row).collect();
+    }
+    // SQLite hands the page over as one JSON array: one result row to move instead of one per
+    // session (each row is a hand-over between the driver's thread and ours; on PostgreSQL,
+    // building the JSON costs more than it saves).
+    let fields: Vec<String> = SESSION_COLUMNS
+        .split(", ")
+        .map(|c| format!("'{c}', {c}"))
+        .collect();
+    let page_sql = format!(
+        "SELECT COALESCE(json_group_array(json_object({}) ORDER BY {order}), '[]') FROM ({rows_sql}) AS page",
+        fields.join(", ")
+    );
+    let mut page = sqlx::query_as::<_, (String,)>(AssertSqlSafe(page_sql));
     for b in &binds {
-        page = b.bind(page);
+        page = b.bind_as(page);
     }
     page = page.bind(offset).bind(i64::from(per_page));
-    let rows = page.fetch_all(db.reads()).await?;
-    rows.iter().map(session_from_row).collect()
+    let (json,) = page.fetch_one(db.reads()).await?;
+    serde_json::from_str::<Vec<SessionRow>>(&json)?
+        .into_iter()
+        .map(Session::try_from)
+        .collect()
+}
+
+/// A session as the database writes it into JSON: its columns by name.
+#[derive(Deserialize)]
+struct SessionRow {
+    id: i64,
+    campaign_id: i64,
+    seq: i64,
+    rate_bps: Option<i64>,
+    delay_ms: Option<f64>,
+    loss: Option<f64>,
+    workload: String,
+    status: String,
+    attempts: i64,
+    started_ms: Option<i64>,
+    finished_ms: Option<i64>,
+    failure: Option<String>,
+    capture_id: Option<String>,
+}
+
+impl TryFrom<SessionRow> for Session {
+    type Error = Error;
+    fn try_from(row: SessionRow) -> Result<Session> {
+        Ok(Session {
+            id: row.id,
+            campaign_id: row.campaign_id,
+            seq: row.seq,
+            profile: Profile {
+                rate_bps: row.rate_bps.map(|r| r as u64),
+                delay_ms: row.delay_ms,
+                loss: row.loss,
+            },
+            workload: row.workload,
+            status: row.status.parse()?,
+            attempts: row.attempts,
+            started_ms: row.started_ms,
+            finished_ms: row.finished_ms,
+            failure: row.failure,
+            capture_id: row.capture_id,
+        })
+    }
 }
 
 /// Splits a label filter `NAME=VALUE`; names are letters, digits and `_`.
