@@ -1,5 +1,6 @@
 //! Capture files: pcap (micro- and nanosecond, either byte order) and pcapng, memory-mapped
-//! and parsed in place with `pcap-parser` (zero-copy: frames borrow the mapping).
+//! and parsed in place (zero-copy: frames borrow the mapping); pcap record headers are read
+//! directly, the file header and pcapng blocks with `pcap-parser`.
 //!
 //! A file that ends inside a record (a capture killed while writing) yields every complete
 //! frame and then [`FileError::Truncated`]; a record whose header is impossible yields the
@@ -10,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use memmap2::{Advice, Mmap, UncheckedAdvice};
 use pcap_parser::pcapng::{Block, parse_block_be, parse_block_le};
-use pcap_parser::{PcapError, parse_pcap_frame, parse_pcap_frame_be, parse_pcap_header};
+use pcap_parser::{PcapError, parse_pcap_header};
 
 use crate::decode::LinkType;
 
@@ -316,41 +317,40 @@ impl<'a> Frames<'a> {
         if rest.is_empty() {
             return None;
         }
-        if rest.len() >= 16 {
-            let caplen = if big_endian {
-                u32::from_be_bytes([rest[8], rest[9], rest[10], rest[11]])
-            } else {
-                u32::from_le_bytes([rest[8], rest[9], rest[10], rest[11]])
-            };
-            if caplen > MAX_CAPLEN {
-                return self.corrupt(format!(
-                    "record claims {caplen} captured bytes (more than {MAX_CAPLEN})"
-                ));
-            }
-        }
-        let parsed = if big_endian {
-            parse_pcap_frame_be(rest)
-        } else {
-            parse_pcap_frame(rest)
+        // The record header: seconds, micro- or nanoseconds, captured and original length.
+        let Some(header) = rest.get(..16) else {
+            return self.truncated();
         };
-        match parsed {
-            Ok((after, block)) => {
-                self.offset = map.len() - after.len();
-                self.frames += 1;
-                let frac_ns = if nanos {
-                    u64::from(block.ts_usec)
-                } else {
-                    u64::from(block.ts_usec) * 1000
-                };
-                Some(Ok(RawFrame {
-                    link: Some(link),
-                    ts_ns: u64::from(block.ts_sec) * 1_000_000_000 + frac_ns,
-                    wire_len: block.origlen.max(block.caplen),
-                    data: block.data,
-                }))
+        let field = |i: usize| {
+            let bytes = [header[i], header[i + 1], header[i + 2], header[i + 3]];
+            if big_endian {
+                u32::from_be_bytes(bytes)
+            } else {
+                u32::from_le_bytes(bytes)
             }
-            Err(_) => self.truncated(),
+        };
+        let (ts_s, ts_frac, caplen, origlen) = (field(0), field(4), field(8), field(12));
+        if caplen > MAX_CAPLEN {
+            return self.corrupt(format!(
+                "record claims {caplen} captured bytes (more than {MAX_CAPLEN})"
+            ));
         }
+        let Some(data) = rest.get(16..16 + caplen as usize) else {
+            return self.truncated();
+        };
+        self.offset += 16 + data.len();
+        self.frames += 1;
+        let frac_ns = if nanos {
+            u64::from(ts_frac)
+        } else {
+            u64::from(ts_frac) * 1000
+        };
+        Some(Ok(RawFrame {
+            link: Some(link),
+            ts_ns: u64::from(ts_s) * 1_000_000_000 + frac_ns,
+            wire_len: origlen.max(caplen),
+            data,
+        }))
     }
 
     fn next_ng(&mut self) -> Option<Result<RawFrame<'a>, FileError>> {
