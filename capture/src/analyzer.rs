@@ -223,7 +223,9 @@ impl Analyzer {
         }
         self.last_ns = self.last_ns.max(ts_ns);
         self.expire(ts_ns);
-        let p = match decode::decode(link, data) {
+        let decoded = decode::decode(link, data);
+        // Borrowed, not moved: the packet is large.
+        let p = match &decoded {
             Ok(Some(p)) => p,
             Ok(None) => {
                 self.stats.non_ip_packets += 1;
@@ -255,7 +257,7 @@ impl Analyzer {
                 return;
             }
         }
-        if !self.config.filter.is_empty() && !self.config.filter.matches(&p) {
+        if !self.config.filter.is_empty() && !self.config.filter.matches(p) {
             s.filtered_packets += 1;
             return;
         }
@@ -265,7 +267,7 @@ impl Analyzer {
             Transport::Icmp { .. } => s.icmp_packets += 1,
             Transport::Other => {}
         }
-        let (key, from_a) = FlowKey::of(&p);
+        let (key, from_a) = FlowKey::of(p);
         let bin = match self.bin_ns {
             Some(bin_ns) => {
                 let index = (ts_ns / bin_ns).saturating_sub(self.first_bin);
@@ -279,7 +281,7 @@ impl Analyzer {
             None => None,
         };
         let seen = Seen {
-            p: &p,
+            p,
             from_a,
             ts_ns,
             wire_len,
@@ -287,7 +289,7 @@ impl Analyzer {
         };
         // The common case, one lookup: a packet of a flow already tracked.
         let reopened = match self.flows.get_mut(&key) {
-            Some(flow) if !flow.reopened_by(&p) => {
+            Some(flow) if !flow.reopened_by(p) => {
                 self.track.count(flow, key, &seen);
                 return;
             }
@@ -302,7 +304,7 @@ impl Analyzer {
         }
         self.stats.flows += 1;
         self.next_id += 1;
-        let mut flow = Flow::new(self.next_id - 1, &p, from_a, ts_ns);
+        let mut flow = Flow::new(self.next_id - 1, p, from_a, ts_ns);
         self.track.count(&mut flow, key, &seen);
         self.flows.insert(key, flow);
     }
