@@ -129,6 +129,7 @@ struct Tracking {
 
 impl Tracking {
     /// Counts a packet into `flow`, its series bin and the capture's.
+    #[inline]
     fn count(&mut self, flow: &mut Flow, key: FlowKey, seen: &Seen) {
         let was_closed = flow.is_closed();
         let (dir, retransmitted) = flow.packet(seen.p, seen.from_a, seen.ts_ns, seen.wire_len);
@@ -311,9 +312,22 @@ impl Analyzer {
 
     /// Writes out flows whose linger or idle time has passed at `now_ns`. Called for every
     /// frame; live captures also call it when no packet arrives.
+    #[inline]
     pub fn expire(&mut self, now_ns: u64) {
+        // Cheap for every packet: the closing queue's head is checked by time first.
         let linger = self.config.linger.as_nanos() as u64;
-        // Cheap for every packet: the queue's head is checked by time before any lookup.
+        let closing_due = self
+            .track
+            .closing
+            .front()
+            .is_some_and(|&(_, _, last_ns)| last_ns.saturating_add(linger) <= now_ns);
+        if closing_due || now_ns >= self.next_sweep_ns {
+            self.expire_due(now_ns, linger);
+        }
+    }
+
+    /// The work of [`Analyzer::expire`] once a closed flow or the idle sweep is due.
+    fn expire_due(&mut self, now_ns: u64, linger: u64) {
         while let Some(&(key, id, last_ns)) = self.track.closing.front() {
             if last_ns.saturating_add(linger) > now_ns {
                 break;

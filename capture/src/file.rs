@@ -310,6 +310,7 @@ impl<'a> Frames<'a> {
         }))
     }
 
+    #[inline]
     fn next_pcap(
         &mut self,
         big_endian: bool,
@@ -357,6 +358,7 @@ impl<'a> Frames<'a> {
         }))
     }
 
+    #[inline(never)]
     fn next_ng(&mut self) -> Option<Result<RawFrame<'a>, FileError>> {
         let map: &'a [u8] = &self.file.map;
         loop {
@@ -445,6 +447,7 @@ impl<'a> Frames<'a> {
 impl<'a> Iterator for Frames<'a> {
     type Item = Result<RawFrame<'a>, FileError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed {
             return None;
