@@ -5,7 +5,10 @@
 #      conv,tcp and nfstream (if `pip install nfstream` worked), REPEAT times each, medians;
 #   2. live (LIVE=1, needs root): an iperf3 TCP stream at RATE through a lab router, captured
 #      by `qoelab capture` on the router's uplink; reports the kernel drop counter.
-# Usage: bench/capture/run.sh   (env: PACKETS=1200000 FLOWS=2000 REPEAT=3 LIVE=1 RATE=1G)
+# Usage: bench/capture/run.sh   (env: PACKETS=1200000 FLOWS=2000 REPEAT=3 LIVE=1 RATE=1G CLI=0)
+# Offline, qoelab runs as capture/examples/flows_bench: the engine as `qoelab flows FILE -o OUT`
+# runs it (same reader, engine, CSV writer) without building the whole CLI; CLI=1 times
+# `qoelab flows` itself. The live part needs the qoelab binary and builds it.
 # The machine may be shared: the load average is printed with the figures.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,13 +17,17 @@ FLOWS=${FLOWS:-2000}
 REPEAT=${REPEAT:-3}
 LIVE=${LIVE:-1}
 RATE=${RATE:-1G}
+CLI=${CLI:-0}
 WORK=${WORK:-/tmp/qoelab-bench}
 mkdir -p "$WORK"
 
 echo "== build (release)"
-cargo build --release --quiet --bin qoelab
-cargo build --release --quiet -p qoelab-capture --example synth_pcap
+cargo build --release --quiet -p qoelab-capture --example synth_pcap --example flows_bench
+if [ "$LIVE" = 1 ] || [ "$CLI" = 1 ]; then
+  cargo build --release --quiet --bin qoelab
+fi
 QOELAB=$PWD/target/release/qoelab
+FLOWS_BENCH=$PWD/target/release/examples/flows_bench
 PCAP=$WORK/synth.pcap
 if [ ! -f "$PCAP.$PACKETS.$FLOWS" ]; then
   ./target/release/examples/synth_pcap "$PCAP" "$PACKETS" "$FLOWS"
@@ -46,7 +53,11 @@ measure() {
 
 echo "== offline: $PACKETS packets, load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
 {
-  measure qoelab "$QOELAB" flows "$PCAP" -o "$WORK/qoelab.csv"
+  if [ "$CLI" = 1 ]; then
+    measure qoelab "$QOELAB" flows "$PCAP" -o "$WORK/qoelab.csv"
+  else
+    measure qoelab "$FLOWS_BENCH" "$PCAP" "$WORK/qoelab.csv"
+  fi
   measure tcptrace tcptrace -n -l -r "$PCAP"
   measure tshark tshark -r "$PCAP" -q -z conv,tcp
   if python3 -c "import nfstream" 2>/dev/null; then

@@ -129,6 +129,7 @@ struct Tracking {
 
 impl Tracking {
     /// Counts a packet into `flow`, its series bin and the capture's.
+    #[inline]
     fn count(&mut self, flow: &mut Flow, key: FlowKey, seen: &Seen) {
         let was_closed = flow.is_closed();
         let (dir, retransmitted) = flow.packet(seen.p, seen.from_a, seen.ts_ns, seen.wire_len);
@@ -223,7 +224,9 @@ impl Analyzer {
         }
         self.last_ns = self.last_ns.max(ts_ns);
         self.expire(ts_ns);
-        let p = match decode::decode(link, data) {
+        let decoded = decode::decode(link, data);
+        // Borrowed, not moved: the packet is large.
+        let p = match &decoded {
             Ok(Some(p)) => p,
             Ok(None) => {
                 self.stats.non_ip_packets += 1;
@@ -255,7 +258,7 @@ impl Analyzer {
                 return;
             }
         }
-        if !self.config.filter.is_empty() && !self.config.filter.matches(&p) {
+        if !self.config.filter.is_empty() && !self.config.filter.matches(p) {
             s.filtered_packets += 1;
             return;
         }
@@ -265,7 +268,7 @@ impl Analyzer {
             Transport::Icmp { .. } => s.icmp_packets += 1,
             Transport::Other => {}
         }
-        let (key, from_a) = FlowKey::of(&p);
+        let (key, from_a) = FlowKey::of(p);
         let bin = match self.bin_ns {
             Some(bin_ns) => {
                 let index = (ts_ns / bin_ns).saturating_sub(self.first_bin);
@@ -279,7 +282,7 @@ impl Analyzer {
             None => None,
         };
         let seen = Seen {
-            p: &p,
+            p,
             from_a,
             ts_ns,
             wire_len,
@@ -287,7 +290,7 @@ impl Analyzer {
         };
         // The common case, one lookup: a packet of a flow already tracked.
         let reopened = match self.flows.get_mut(&key) {
-            Some(flow) if !flow.reopened_by(&p) => {
+            Some(flow) if !flow.reopened_by(p) => {
                 self.track.count(flow, key, &seen);
                 return;
             }
@@ -302,16 +305,29 @@ impl Analyzer {
         }
         self.stats.flows += 1;
         self.next_id += 1;
-        let mut flow = Flow::new(self.next_id - 1, &p, from_a, ts_ns);
+        let mut flow = Flow::new(self.next_id - 1, p, from_a, ts_ns);
         self.track.count(&mut flow, key, &seen);
         self.flows.insert(key, flow);
     }
 
     /// Writes out flows whose linger or idle time has passed at `now_ns`. Called for every
     /// frame; live captures also call it when no packet arrives.
+    #[inline]
     pub fn expire(&mut self, now_ns: u64) {
+        // Cheap for every packet: the closing queue's head is checked by time first.
         let linger = self.config.linger.as_nanos() as u64;
-        // Cheap for every packet: the queue's head is checked by time before any lookup.
+        let closing_due = self
+            .track
+            .closing
+            .front()
+            .is_some_and(|&(_, _, last_ns)| last_ns.saturating_add(linger) <= now_ns);
+        if closing_due || now_ns >= self.next_sweep_ns {
+            self.expire_due(now_ns, linger);
+        }
+    }
+
+    /// The work of [`Analyzer::expire`] once a closed flow or the idle sweep is due.
+    fn expire_due(&mut self, now_ns: u64, linger: u64) {
         while let Some(&(key, id, last_ns)) = self.track.closing.front() {
             if last_ns.saturating_add(linger) > now_ns {
                 break;

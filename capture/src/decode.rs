@@ -166,6 +166,7 @@ pub fn ip_addr(bytes: [u8; 16], ipv6: bool) -> IpAddr {
 }
 
 /// Decodes one frame of link type `link`. `Ok(None)` means "not IP".
+#[inline(always)]
 pub fn decode(link: LinkType, frame: &[u8]) -> Result<Option<Packet>, Malformed> {
     let (ethertype, payload) = match link {
         LinkType::Ethernet => {
@@ -214,6 +215,7 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Option<Packet>, Malformed>
     }
 }
 
+#[inline(always)]
 fn decode_ipv4(buf: &[u8]) -> Result<Packet, Malformed> {
     let ip = Ipv4Packet::new_checked(buf)?;
     let fragment = match (ip.frag_offset(), ip.more_fragments()) {
@@ -239,6 +241,7 @@ fn decode_ipv4(buf: &[u8]) -> Result<Packet, Malformed> {
     Ok(packet)
 }
 
+#[inline(always)]
 fn decode_ipv6(buf: &[u8]) -> Result<Packet, Malformed> {
     let ip = Ipv6Packet::new_checked(buf)?;
     if ip.payload_len() == 0 && ip.next_header() == 0 {
@@ -269,6 +272,7 @@ fn decode_ipv6(buf: &[u8]) -> Result<Packet, Malformed> {
 }
 
 /// Decodes the transport header in `buf` and takes its header length off `payload_len`.
+#[inline(always)]
 fn transport(packet: &mut Packet, buf: &[u8]) -> Result<(), Malformed> {
     let header_len;
     packet.transport = match packet.protocol {

@@ -1,5 +1,6 @@
 //! Capture files: pcap (micro- and nanosecond, either byte order) and pcapng, memory-mapped
-//! and parsed in place with `pcap-parser` (zero-copy: frames borrow the mapping).
+//! and parsed in place (zero-copy: frames borrow the mapping); pcap record headers are read
+//! directly, the file header and pcapng blocks with `pcap-parser`.
 //!
 //! A file that ends inside a record (a capture killed while writing) yields every complete
 //! frame and then [`FileError::Truncated`]; a record whose header is impossible yields the
@@ -10,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use memmap2::{Advice, Mmap, UncheckedAdvice};
 use pcap_parser::pcapng::{Block, parse_block_be, parse_block_le};
-use pcap_parser::{PcapError, parse_pcap_frame, parse_pcap_frame_be, parse_pcap_header};
+use pcap_parser::{PcapError, parse_pcap_header};
 
 use crate::decode::LinkType;
 
@@ -165,6 +166,7 @@ impl CaptureFile {
             ng: state,
             failed: false,
             released: 0,
+            prefetched: 0,
         }
     }
 }
@@ -202,22 +204,37 @@ fn detect(path: &Path, map: &[u8]) -> Result<Format, FileError> {
     })
 }
 
-/// Asks the CPU to start loading the next record (header and the start of its frame) while
-/// the current one is analysed: records are far apart, so the hardware prefetcher alone
-/// leaves each one a cache miss.
+/// How far ahead of the record being read the reader asks for the file's bytes.
+const PREFETCH_AHEAD: usize = 4096;
+
+const CACHE_LINE: usize = 64;
+
+/// Asks the CPU to load every cache line of `map[from..to]`, four lines at a time (`from` is
+/// a multiple of the cache line size); returns where it stopped. Records are found by
+/// following each one's length to the next (a chain of dependent loads) and only their first
+/// lines are read, an irregular pattern the hardware prefetcher does not follow: without
+/// this, every record header is a full memory round trip. Streaming all lines ahead of the
+/// reader costs memory bandwidth the machine has to spare instead.
 #[inline]
-fn prefetch(next: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
-    if next.len() >= 128 {
-        // SAFETY: prefetching is a hint; both addresses lie inside `next`.
+fn prefetch(map: &[u8], from: usize, to: usize) -> usize {
+    const CHUNK: usize = 4 * CACHE_LINE;
+    let to = to.min(map.len());
+    let mut at = from;
+    while at < to {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: prefetching is a hint: it never faults, whatever the address (the last
+        // chunk may reach past the mapping; `wrapping_add` keeps the arithmetic defined).
         unsafe {
             use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            _mm_prefetch::<_MM_HINT_T0>(next.as_ptr().cast());
-            _mm_prefetch::<_MM_HINT_T0>(next.as_ptr().add(64).cast());
+            let p = map.as_ptr().wrapping_add(at);
+            _mm_prefetch::<_MM_HINT_T0>(p.cast());
+            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(CACHE_LINE).cast());
+            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(2 * CACHE_LINE).cast());
+            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(3 * CACHE_LINE).cast());
         }
+        at += CHUNK;
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = next;
+    at
 }
 
 /// One pcapng interface: link type and time stamp units.
@@ -245,6 +262,8 @@ pub struct Frames<'a> {
     failed: bool,
     /// Bytes before this offset were handed back with [`Frames::release_read`].
     released: usize,
+    /// Bytes before this offset were prefetched (a multiple of the cache line size).
+    prefetched: usize,
 }
 
 impl<'a> Frames<'a> {
@@ -291,6 +310,7 @@ impl<'a> Frames<'a> {
         }))
     }
 
+    #[inline]
     fn next_pcap(
         &mut self,
         big_endian: bool,
@@ -302,44 +322,43 @@ impl<'a> Frames<'a> {
         if rest.is_empty() {
             return None;
         }
-        if rest.len() >= 16 {
-            let caplen = if big_endian {
-                u32::from_be_bytes([rest[8], rest[9], rest[10], rest[11]])
-            } else {
-                u32::from_le_bytes([rest[8], rest[9], rest[10], rest[11]])
-            };
-            if caplen > MAX_CAPLEN {
-                return self.corrupt(format!(
-                    "record claims {caplen} captured bytes (more than {MAX_CAPLEN})"
-                ));
-            }
-        }
-        let parsed = if big_endian {
-            parse_pcap_frame_be(rest)
-        } else {
-            parse_pcap_frame(rest)
+        // The record header: seconds, micro- or nanoseconds, captured and original length.
+        let Some(header) = rest.get(..16) else {
+            return self.truncated();
         };
-        match parsed {
-            Ok((after, block)) => {
-                self.offset = map.len() - after.len();
-                self.frames += 1;
-                prefetch(after);
-                let frac_ns = if nanos {
-                    u64::from(block.ts_usec)
-                } else {
-                    u64::from(block.ts_usec) * 1000
-                };
-                Some(Ok(RawFrame {
-                    link: Some(link),
-                    ts_ns: u64::from(block.ts_sec) * 1_000_000_000 + frac_ns,
-                    wire_len: block.origlen.max(block.caplen),
-                    data: block.data,
-                }))
+        let field = |i: usize| {
+            let bytes = [header[i], header[i + 1], header[i + 2], header[i + 3]];
+            if big_endian {
+                u32::from_be_bytes(bytes)
+            } else {
+                u32::from_le_bytes(bytes)
             }
-            Err(_) => self.truncated(),
+        };
+        let (ts_s, ts_frac, caplen, origlen) = (field(0), field(4), field(8), field(12));
+        if caplen > MAX_CAPLEN {
+            return self.corrupt(format!(
+                "record claims {caplen} captured bytes (more than {MAX_CAPLEN})"
+            ));
         }
+        let Some(data) = rest.get(16..16 + caplen as usize) else {
+            return self.truncated();
+        };
+        self.offset += 16 + data.len();
+        self.frames += 1;
+        let frac_ns = if nanos {
+            u64::from(ts_frac)
+        } else {
+            u64::from(ts_frac) * 1000
+        };
+        Some(Ok(RawFrame {
+            link: Some(link),
+            ts_ns: u64::from(ts_s) * 1_000_000_000 + frac_ns,
+            wire_len: origlen.max(caplen),
+            data,
+        }))
     }
 
+    #[inline(never)]
     fn next_ng(&mut self) -> Option<Result<RawFrame<'a>, FileError>> {
         let map: &'a [u8] = &self.file.map;
         loop {
@@ -428,9 +447,14 @@ impl<'a> Frames<'a> {
 impl<'a> Iterator for Frames<'a> {
     type Item = Result<RawFrame<'a>, FileError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed {
             return None;
+        }
+        let ahead = self.offset + PREFETCH_AHEAD;
+        if ahead > self.prefetched {
+            self.prefetched = prefetch(&self.file.map, self.prefetched, ahead);
         }
         match self.file.format {
             Format::Pcap {

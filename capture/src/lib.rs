@@ -9,9 +9,10 @@
 //! Karn's rule, windows, sizes, inter-arrival times — and optional time-binned series. Every
 //! output column is documented in `COLUMNS.md` (generated from [`record`]).
 //!
-//! Memory is bounded: a tracked flow's state is under 1 KiB (774 bytes; a test asserts
-//! ≤ 1024), plus, only while a direction has them, 8 bytes per unacknowledged segment kept for
-//! RTT matching (at most 256) and per gap left by upstream losses (at most 64). The table holds
+//! Memory is bounded: a tracked flow's state is under 1 KiB (848 bytes with the 32 bytes each
+//! direction keeps for RTT matching once it sent data; a test asserts ≤ 1024), plus, only
+//! while a direction has them, 8 bytes per unacknowledged segment beyond those 4 (at most 256)
+//! and per gap left by upstream losses (at most 64). The table holds
 //! at most [`AnalyzerConfig::max_flows`] flows and evicts the least recently active eighth when
 //! full (counted in [`CaptureStats::flows_evicted`]).
 //!

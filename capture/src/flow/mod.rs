@@ -10,10 +10,12 @@ use crate::wire::tcp::flags;
 use direction::{Direction, PacketFacts};
 
 /// The 5-tuple of a flow, the same for both directions: the endpoint that sorts first is `a`.
+/// Addresses are kept as big-endian integers: they compare like the bytes, and compare and
+/// hash in two machine words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct FlowKey {
-    a: [u8; 16],
-    b: [u8; 16],
+    a: u128,
+    b: u128,
     a_port: u16,
     b_port: u16,
     protocol: u8,
@@ -28,12 +30,10 @@ impl FlowKey {
             Transport::Udp { src_port, dst_port } => (src_port, dst_port),
             Transport::Icmp { .. } | Transport::Other => (0, 0),
         };
-        let from_a = (p.src, sport) <= (p.dst, dport);
-        let ((a, a_port), (b, b_port)) = if from_a {
-            ((p.src, sport), (p.dst, dport))
-        } else {
-            ((p.dst, dport), (p.src, sport))
-        };
+        let src = (u128::from_be_bytes(p.src), sport);
+        let dst = (u128::from_be_bytes(p.dst), dport);
+        let from_a = src <= dst;
+        let ((a, a_port), (b, b_port)) = if from_a { (src, dst) } else { (dst, src) };
         let key = FlowKey {
             a,
             b,
@@ -210,9 +210,9 @@ impl Flow {
                 flow_id: self.id,
                 protocol: protocol_name(key.protocol, key.ipv6),
                 ip_version: if key.ipv6 { 6 } else { 4 },
-                client_ip: Some(decode::ip_addr(client.0, key.ipv6)),
+                client_ip: Some(decode::ip_addr(client.0.to_be_bytes(), key.ipv6)),
                 client_port: client.1,
-                server_ip: Some(decode::ip_addr(server.0, key.ipv6)),
+                server_ip: Some(decode::ip_addr(server.0.to_be_bytes(), key.ipv6)),
                 server_port: server.1,
                 first_unix_s: self.first_ns as f64 / 1e9,
                 last_unix_s: last_ns as f64 / 1e9,
@@ -259,7 +259,11 @@ mod tests {
 
     #[test]
     fn per_flow_state_stays_within_one_kilobyte() {
-        let entry = std::mem::size_of::<FlowKey>() + std::mem::size_of::<Flow>();
-        assert!(entry <= 1024, "key + flow state is {entry} bytes");
+        let kept = 2 * seq::PENDING_KEPT * std::mem::size_of::<seq::Pending>();
+        let entry = std::mem::size_of::<FlowKey>() + std::mem::size_of::<Flow>() + kept;
+        assert!(
+            entry <= 1024,
+            "key + flow state + kept RTT room is {entry} bytes"
+        );
     }
 }

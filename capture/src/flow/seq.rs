@@ -135,7 +135,7 @@ impl SeqSpace {
 }
 
 /// Most segments remembered per direction for RTT matching (8 bytes each, on the heap, only
-/// while unacknowledged). With more in flight, only every n-th new segment is remembered from
+/// while unacknowledged, except room for [`PENDING_KEPT`]). With more in flight, only every n-th new segment is remembered from
 /// then on, n doubling each time the limit is hit and never shrinking: which segments are
 /// sampled must not depend on how full the path is at the moment, or the samples would miss
 /// exactly the segments that waited longest in queues.
@@ -143,10 +143,14 @@ pub const MAX_PENDING: usize = 256;
 
 const MAX_STRIDE: u8 = 64;
 
+/// Room for this many remembered segments (the smallest allocation) stays allocated once a
+/// direction has sent data: 32 bytes.
+pub const PENDING_KEPT: usize = 4;
+
 /// A remembered segment: one past its last byte, and when it was sent (µs since the flow's
 /// first packet, wrapping).
 #[derive(Debug, Clone, Copy)]
-struct Pending {
+pub(crate) struct Pending {
     end: u32,
     sent_us: u32,
 }
@@ -231,8 +235,10 @@ impl RttMatcher {
                 self.sample(now_us.wrapping_sub(p.sent_us));
             }
         }
-        if self.pending.is_empty() {
-            // Give the memory back while nothing is in flight.
+        if self.pending.is_empty() && self.pending.capacity() > PENDING_KEPT {
+            // Give the memory of a deep flight back while nothing is in flight; the smallest
+            // allocation stays, or a flow that sends a few segments per ACK would allocate
+            // and free it again for every ACK.
             self.pending = VecDeque::new();
         }
         if let Some((_, end, _)) = repair
@@ -345,6 +351,11 @@ mod tests {
         r.sent(200, 10);
         r.acked(200, 1010); // delayed ACK for both: sample from the second
         assert_eq!((r.samples, r.min_us, r.max_us), (1, 1000, 1000));
+        let room = r.pending.capacity();
+        assert!(
+            room > 0 && room <= PENDING_KEPT,
+            "a short flight keeps its room: {room}"
+        );
         r.sent(300, 2000);
         r.acked(250, 2500); // not exact
         r.acked(300, 2600);

@@ -37,13 +37,15 @@ pub type Result<T> = std::result::Result<T, WireError>;
 /// Reads a big-endian u16 at `at`; the caller has checked the length.
 #[inline]
 pub(crate) fn be16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
+    let bytes: [u8; 2] = b[at..at + 2].try_into().expect("two bytes");
+    u16::from_be_bytes(bytes)
 }
 
 /// Reads a big-endian u32 at `at`; the caller has checked the length.
 #[inline]
 pub(crate) fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+    let bytes: [u8; 4] = b[at..at + 4].try_into().expect("four bytes");
+    u32::from_be_bytes(bytes)
 }
 
 /// Fails with `Truncated(what)` unless `buf` holds at least `len` bytes.

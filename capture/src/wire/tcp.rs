@@ -74,41 +74,49 @@ impl<'a> TcpSegment<'a> {
     }
 
     /// Source port.
+    #[inline]
     pub fn src_port(&self) -> u16 {
         be16(self.buf, field::SRC_PORT)
     }
 
     /// Destination port.
+    #[inline]
     pub fn dst_port(&self) -> u16 {
         be16(self.buf, field::DST_PORT)
     }
 
     /// Sequence number.
+    #[inline]
     pub fn seq(&self) -> u32 {
         be32(self.buf, field::SEQ)
     }
 
     /// Acknowledgment number.
+    #[inline]
     pub fn ack(&self) -> u32 {
         be32(self.buf, field::ACK)
     }
 
     /// Header length in bytes, options included.
+    #[inline]
     pub fn header_len(&self) -> usize {
         usize::from(self.buf[field::DATA_OFF] >> 4) * 4
     }
 
     /// The flag bits (FIN, SYN, RST, PSH, ACK, URG, ECE, CWR).
+    #[inline]
     pub fn flags(&self) -> u8 {
         self.buf[field::FLAGS]
     }
 
     /// The raw (unscaled) window field.
+    #[inline]
     pub fn window(&self) -> u16 {
         be16(self.buf, field::WINDOW)
     }
 
     /// Parses the captured part of the options.
+    #[inline]
     pub fn options(&self) -> TcpOptions {
         let end = self.header_len().min(self.buf.len());
         parse_options(&self.buf[field::MIN_LEN..end])
