@@ -201,12 +201,13 @@ const FLOWS_PER_STATEMENT: usize = 1000;
 
 /// A flow record as stored: its JSON without the columns that are null (absent means null).
 fn compact_json(flow: &Map<String, Value>) -> Result<String> {
-    let present: Map<String, Value> = flow
-        .iter()
-        .filter(|(_, v)| !v.is_null())
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    Ok(serde_json::to_string(&present)?)
+    struct NonNull<'a>(&'a Map<String, Value>);
+    impl Serialize for NonNull<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            s.collect_map(self.0.iter().filter(|(_, v)| !v.is_null()))
+        }
+    }
+    Ok(serde_json::to_string(&NonNull(flow))?)
 }
 
 /// Stores a session's results and marks it done, all in one transaction: either everything
@@ -214,6 +215,13 @@ fn compact_json(flow: &Map<String, Value>) -> Result<String> {
 pub async fn store_results(db: &Db, session: &Session, results: &Results) -> Result<()> {
     let row = features::feature_row(session, results);
     let mut tx = db.begin().await?;
+    if db.backend() == Backend::Postgres {
+        // The flow INSERT binds thousands of parameters: planned once per connection (a
+        // generic plan) rather than at every execution.
+        sqlx::query("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)")
+            .execute(&mut *tx)
+            .await?;
+    }
     for (chunk_no, chunk) in results.flows.chunks(FLOWS_PER_STATEMENT).enumerate() {
         let mut sql = String::from(
             "INSERT INTO flows (session_id, idx, protocol, client_addr, client_port, server_addr, server_port, \
