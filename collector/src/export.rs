@@ -483,3 +483,49 @@ pub async fn to_file(
     file.flush()?;
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn csv_line(json: &str) -> String {
+        let columns = Columns {
+            names: ["session_id", "ctx_workload", "b_max", "a_sum", "label_x"]
+                .map(String::from)
+                .to_vec(),
+            text: ["ctx_workload".to_string(), "label_x".to_string()].into(),
+        };
+        let mut encoder = Encoder::new(Format::Csv, columns).unwrap();
+        encoder.header().unwrap();
+        let mut out = encoder.push(json).unwrap();
+        out.extend(encoder.finish().unwrap());
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn stored_keys_find_their_columns_in_any_order_with_gaps_and_extras() {
+        // Sorted keys, as feature rows are stored.
+        assert_eq!(
+            csv_line(
+                r#"{"a_sum":1.5,"b_max":2,"ctx_workload":"video, \"buffer\"","label_x":null,"session_id":7}"#
+            ),
+            "7,\"video, \"\"buffer\"\"\",2,1.5,\n"
+        );
+        // Unsorted, a column missing, a key that is no column, a repeated key (the last wins).
+        assert_eq!(
+            csv_line(r#"{"session_id":7,"zz":1,"label_x":"low","a_sum":3,"b_max":[1],"a_sum":4}"#),
+            "7,,[1],4,low\n"
+        );
+    }
+
+    #[test]
+    fn a_row_that_is_not_an_object_is_an_error() {
+        let columns = Columns {
+            names: vec!["a".into()],
+            text: BTreeSet::new(),
+        };
+        let mut encoder = Encoder::new(Format::Csv, columns).unwrap();
+        assert!(encoder.push("[1]").is_err());
+        assert!(encoder.push(r#"{"a":1} x"#).is_err());
+    }
+}

@@ -424,6 +424,29 @@ mod tests {
     }
 
     #[test]
+    fn flows_with_different_columns_aggregate_each_column_over_the_flows_having_it() {
+        let flows = [
+            json!({"a_max": 1.0, "b": 2, "c_min": 5.0}),
+            json!({"b": 3, "c_min": 4.0}),
+            json!({"a_max": 7.0, "aa": 1, "b": 4, "c_min": null, "d_min": 9.0}),
+            json!({"a_max": 2.0, "b": 5}),
+        ];
+        let results = Results {
+            flows: flows
+                .into_iter()
+                .map(|f| f.as_object().unwrap().clone())
+                .collect(),
+            ..Results::default()
+        };
+        let row = feature_row(&session(), &results);
+        assert_eq!(row["a_max"], json!(7.0));
+        assert_eq!(row["aa"], json!(1.0));
+        assert_eq!(row["b"], json!(14.0));
+        assert_eq!(row["c_min"], json!(4.0));
+        assert_eq!(row["d_min"], json!(9.0));
+    }
+
+    #[test]
     fn series_reveal_bursts_and_idle_gaps() {
         // Two segment downloads (2 bins, then 1 bin) separated by 3 idle seconds.
         let bins = [
