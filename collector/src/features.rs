@@ -367,6 +367,16 @@ mod tests {
         }
     }
 
+    fn with_flows(flows: impl IntoIterator<Item = Value>) -> Results {
+        Results {
+            flows: flows
+                .into_iter()
+                .map(|f| f.as_object().unwrap().clone())
+                .collect(),
+            ..Results::default()
+        }
+    }
+
     fn bin(i: u32, s2c: u64) -> Bin {
         Bin {
             flow_idx: None,
@@ -391,14 +401,10 @@ mod tests {
                    "s2c_rtt_min_ms": 5.0, "s2c_rtt_max_ms": 50.0, "s2c_rtt_avg_ms": 40.0, "s2c_retx_pkts": 3}),
         ];
         let results = Results {
-            flows: flows
-                .into_iter()
-                .map(|f| f.as_object().unwrap().clone())
-                .collect(),
             application: Some(
                 json!({"stall_count": 2, "stall": true, "qoe_class": "low", "segments": [1, 2]}),
             ),
-            ..Results::default()
+            ..with_flows(flows)
         };
         let row = feature_row(&session(), &results);
         assert_eq!(row["flow_count"], json!(2));
@@ -431,14 +437,7 @@ mod tests {
             json!({"a_max": 7.0, "aa": 1, "b": 4, "c_min": null, "d_min": 9.0}),
             json!({"a_max": 2.0, "b": 5}),
         ];
-        let results = Results {
-            flows: flows
-                .into_iter()
-                .map(|f| f.as_object().unwrap().clone())
-                .collect(),
-            ..Results::default()
-        };
-        let row = feature_row(&session(), &results);
+        let row = feature_row(&session(), &with_flows(flows));
         assert_eq!(row["a_max"], json!(7.0));
         assert_eq!(row["aa"], json!(1.0));
         assert_eq!(row["b"], json!(14.0));
