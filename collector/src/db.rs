@@ -66,6 +66,16 @@ impl Db {
             .acquire_timeout(std::time::Duration::from_secs(10))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
+                    if backend == Backend::Postgres {
+                        // Flow records and feature rows are large texts: compress them with
+                        // LZ4 (where the server has it), several times faster than pglz.
+                        sqlx::query(
+                            "SELECT set_config('default_toast_compression', 'lz4', false) FROM pg_settings \
+                             WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)",
+                        )
+                        .execute(&mut *conn)
+                        .await?;
+                    }
                     if backend == Backend::Sqlite {
                         sqlx::query("PRAGMA foreign_keys = ON")
                             .execute(&mut *conn)

@@ -7,7 +7,7 @@
 //! campaign's column set (and which columns hold text) is recorded as its sessions are
 //! stored, so the header is known before the first row is read.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -116,6 +116,7 @@ pub async fn columns(db: &Db, campaign_id: i64) -> Result<Columns> {
 /// Turns rows into bytes of one format, a chunk at a time.
 pub struct Encoder {
     columns: Columns,
+    slots: Slots,
     kind: EncoderKind,
     rows: usize,
 }
@@ -138,9 +139,75 @@ enum Builder {
     Number(Float64Builder),
 }
 
-/// A stored feature row, borrowed from its JSON text: values stay raw JSON until a format
-/// needs them, which keeps exporting cheap.
-pub type RawRow<'a> = HashMap<&'a str, &'a RawValue>;
+/// A stored feature row, borrowed from its JSON text: one raw JSON value per export column
+/// (`None` where the row lacks the column). Values stay raw JSON until a format needs them,
+/// which keeps exporting cheap.
+pub type RawRow<'a> = Vec<Option<&'a RawValue>>;
+
+/// The export columns sorted by name, each with its position in the export: a stored row's
+/// keys (sorted, as feature rows are stored) are matched to columns by walking this list
+/// along with them, without hashing.
+struct Slots(Vec<(String, usize)>);
+
+impl Slots {
+    fn new(columns: &Columns) -> Slots {
+        let mut sorted: Vec<(String, usize)> = columns
+            .names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i))
+            .collect();
+        sorted.sort();
+        Slots(sorted)
+    }
+
+    /// Parses a stored feature row into its export columns; keys that are no column are
+    /// left out.
+    fn parse<'a>(&self, json: &'a str) -> Result<RawRow<'a>> {
+        use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
+
+        struct Row<'s>(&'s [(String, usize)]);
+        impl<'de> DeserializeSeed<'de> for Row<'_> {
+            type Value = RawRow<'de>;
+            fn deserialize<D: Deserializer<'de>>(
+                self,
+                d: D,
+            ) -> std::result::Result<RawRow<'de>, D::Error> {
+                d.deserialize_map(self)
+            }
+        }
+        impl<'de> Visitor<'de> for Row<'_> {
+            type Value = RawRow<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a feature row (a JSON object)")
+            }
+            fn visit_map<M: MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> std::result::Result<RawRow<'de>, M::Error> {
+                let sorted = self.0;
+                let mut row = vec![None; sorted.len()];
+                let mut next = 0;
+                while let Some(key) = map.next_key::<&'de str>()? {
+                    let value = map.next_value::<&'de RawValue>()?;
+                    let found = match sorted.get(next) {
+                        Some((name, _)) if name == key => Some(next),
+                        _ => sorted.binary_search_by(|(n, _)| n.as_str().cmp(key)).ok(),
+                    };
+                    if let Some(i) = found {
+                        row[sorted[i].1] = Some(value);
+                        next = i + 1;
+                    }
+                }
+                Ok(row)
+            }
+        }
+        let mut de = serde_json::Deserializer::from_str(json);
+        let row = Row(&self.0).deserialize(&mut de)?;
+        de.end()?;
+        Ok(row)
+    }
+}
 
 /// The text of a raw JSON value for a CSV cell: strings unescaped, `null` empty.
 fn cell_text(raw: &RawValue) -> Result<std::borrow::Cow<'_, str>> {
@@ -225,6 +292,7 @@ impl Encoder {
             }
         };
         Ok(Encoder {
+            slots: Slots::new(&columns),
             columns,
             kind,
             rows: 0,
@@ -250,14 +318,16 @@ impl Encoder {
         }
     }
 
-    /// Encodes one row; returns the bytes ready to be written (possibly none yet).
-    pub fn push(&mut self, row: &RawRow<'_>) -> Result<Vec<u8>> {
+    /// Encodes one stored feature row (its JSON text); returns the bytes ready to be written
+    /// (possibly none yet).
+    pub fn push(&mut self, json: &str) -> Result<Vec<u8>> {
+        let row = self.slots.parse(json)?;
         self.rows += 1;
         let names = &self.columns.names;
         match &mut self.kind {
             EncoderKind::Csv(writer, buf) => {
-                for name in names {
-                    match row.get(name.as_str()) {
+                for cell in &row {
+                    match cell {
                         None => writer.write_field(b"").map_err(csv_error)?,
                         Some(raw) => writer
                             .write_field(cell_text(raw)?.as_bytes())
@@ -274,17 +344,13 @@ impl Encoder {
             EncoderKind::Jsonl => {
                 let mut line = Vec::with_capacity(2048);
                 line.push(b'{');
-                for (i, name) in names.iter().enumerate() {
+                for (i, (name, cell)) in names.iter().zip(&row).enumerate() {
                     if i > 0 {
                         line.push(b',');
                     }
                     serde_json::to_writer(&mut line, name)?;
                     line.push(b':');
-                    line.extend_from_slice(
-                        row.get(name.as_str())
-                            .map_or("null", |r| r.get())
-                            .as_bytes(),
-                    );
+                    line.extend_from_slice(cell.map_or("null", |r| r.get()).as_bytes());
                 }
                 line.extend_from_slice(b"}\n");
                 Ok(line)
@@ -292,11 +358,8 @@ impl Encoder {
             EncoderKind::Parquet {
                 builders, pending, ..
             } => {
-                for (name, builder) in names.iter().zip(builders.iter_mut()) {
-                    let raw = row
-                        .get(name.as_str())
-                        .map(|r| r.get())
-                        .filter(|t| *t != "null");
+                for (cell, builder) in row.iter().zip(builders.iter_mut()) {
+                    let raw = cell.map(|r| r.get()).filter(|t| *t != "null");
                     match builder {
                         Builder::Text(b) => match raw {
                             None => b.append_null(),
@@ -393,8 +456,7 @@ where
         .fetch(db.pool());
     let mut chunk = Vec::with_capacity(1 << 16);
     while let Some((json,)) = rows.try_next().await? {
-        let row: RawRow<'_> = serde_json::from_str(&json)?;
-        chunk.extend(encoder.push(&row)?);
+        chunk.extend(encoder.push(&json)?);
         if chunk.len() >= 1 << 16 {
             sink(std::mem::replace(&mut chunk, Vec::with_capacity(1 << 16))).await?;
         }
@@ -420,4 +482,50 @@ pub async fn to_file(
     .await?;
     file.flush()?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn csv_line(json: &str) -> String {
+        let columns = Columns {
+            names: ["session_id", "ctx_workload", "b_max", "a_sum", "label_x"]
+                .map(String::from)
+                .to_vec(),
+            text: ["ctx_workload".to_string(), "label_x".to_string()].into(),
+        };
+        let mut encoder = Encoder::new(Format::Csv, columns).unwrap();
+        encoder.header().unwrap();
+        let mut out = encoder.push(json).unwrap();
+        out.extend(encoder.finish().unwrap());
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn stored_keys_find_their_columns_in_any_order_with_gaps_and_extras() {
+        // Sorted keys, as feature rows are stored.
+        assert_eq!(
+            csv_line(
+                r#"{"a_sum":1.5,"b_max":2,"ctx_workload":"video, \"buffer\"","label_x":null,"session_id":7}"#
+            ),
+            "7,\"video, \"\"buffer\"\"\",2,1.5,\n"
+        );
+        // Unsorted, a column missing, a key that is no column, a repeated key (the last wins).
+        assert_eq!(
+            csv_line(r#"{"session_id":7,"zz":1,"label_x":"low","a_sum":3,"b_max":[1],"a_sum":4}"#),
+            "7,,[1],4,low\n"
+        );
+    }
+
+    #[test]
+    fn a_row_that_is_not_an_object_is_an_error() {
+        let columns = Columns {
+            names: vec!["a".into()],
+            text: BTreeSet::new(),
+        };
+        let mut encoder = Encoder::new(Format::Csv, columns).unwrap();
+        assert!(encoder.push("[1]").is_err());
+        assert!(encoder.push(r#"{"a":1} x"#).is_err());
+    }
 }

@@ -8,7 +8,7 @@
 //! `duration_s`, `mss_bytes` and `win_scale` → maximum; flags (true/false) → the share of
 //! flows where they hold. Identity and absolute-time columns of a flow are not features.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Map, Value};
 
@@ -152,7 +152,6 @@ pub fn feature_row(session: &Session, results: &Results) -> BTreeMap<String, Val
 }
 
 /// Running aggregate of one flow column.
-#[derive(Default)]
 struct Acc {
     count: usize,
     flag: bool,
@@ -161,6 +160,20 @@ struct Acc {
     max: f64,
     weighted: f64,
     weights: f64,
+}
+
+impl Acc {
+    fn new() -> Acc {
+        Acc {
+            count: 0,
+            flag: false,
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            weighted: 0.0,
+            weights: 0.0,
+        }
+    }
 }
 
 fn aggregate_flows(flows: &[Map<String, Value>], row: &mut BTreeMap<String, Value>) {
@@ -173,21 +186,28 @@ fn aggregate_flows(flows: &[Map<String, Value>], row: &mut BTreeMap<String, Valu
     };
     row.insert("tcp_flow_count".into(), count("tcp").into());
     row.insert("udp_flow_count".into(), count("udp").into());
-    // One pass over every flow's columns.
-    let mut accs: BTreeMap<&str, Acc> = BTreeMap::new();
+    // One pass over every flow's columns. Flow records mostly share their columns in the same
+    // order, so a column is first looked for just after the previous one, then by name.
+    let mut accs: Vec<(&str, Acc)> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
     for flow in flows {
         let weights = [weight_of(flow, "c2s_"), weight_of(flow, "s2c_")];
+        let mut next = 0;
         for (name, value) in flow {
             let (v, flag) = match value {
                 Value::Number(n) => (n.as_f64().unwrap_or(f64::NAN), false),
                 Value::Bool(b) => (f64::from(u8::from(*b)), true),
                 _ => continue,
             };
-            let acc = accs.entry(name.as_str()).or_insert_with(|| Acc {
-                min: f64::INFINITY,
-                max: f64::NEG_INFINITY,
-                ..Acc::default()
-            });
+            let slot = match accs.get(next) {
+                Some((n, _)) if *n == name.as_str() => next,
+                _ => *index.entry(name.as_str()).or_insert_with(|| {
+                    accs.push((name.as_str(), Acc::new()));
+                    accs.len() - 1
+                }),
+            };
+            next = slot + 1;
+            let acc = &mut accs[slot].1;
             let w = weights[usize::from(name.starts_with("s2c_"))];
             acc.count += 1;
             acc.flag |= flag;
@@ -347,6 +367,16 @@ mod tests {
         }
     }
 
+    fn with_flows(flows: impl IntoIterator<Item = Value>) -> Results {
+        Results {
+            flows: flows
+                .into_iter()
+                .map(|f| f.as_object().unwrap().clone())
+                .collect(),
+            ..Results::default()
+        }
+    }
+
     fn bin(i: u32, s2c: u64) -> Bin {
         Bin {
             flow_idx: None,
@@ -371,14 +401,10 @@ mod tests {
                    "s2c_rtt_min_ms": 5.0, "s2c_rtt_max_ms": 50.0, "s2c_rtt_avg_ms": 40.0, "s2c_retx_pkts": 3}),
         ];
         let results = Results {
-            flows: flows
-                .into_iter()
-                .map(|f| f.as_object().unwrap().clone())
-                .collect(),
             application: Some(
                 json!({"stall_count": 2, "stall": true, "qoe_class": "low", "segments": [1, 2]}),
             ),
-            ..Results::default()
+            ..with_flows(flows)
         };
         let row = feature_row(&session(), &results);
         assert_eq!(row["flow_count"], json!(2));
@@ -401,6 +427,22 @@ mod tests {
         assert_eq!(row["label_qoe_class"], json!("low"));
         assert!(!row.contains_key("label_segments"));
         assert_eq!(row["ctx_rate_bps"], json!(1_000_000));
+    }
+
+    #[test]
+    fn flows_with_different_columns_aggregate_each_column_over_the_flows_having_it() {
+        let flows = [
+            json!({"a_max": 1.0, "b": 2, "c_min": 5.0}),
+            json!({"b": 3, "c_min": 4.0}),
+            json!({"a_max": 7.0, "aa": 1, "b": 4, "c_min": null, "d_min": 9.0}),
+            json!({"a_max": 2.0, "b": 5}),
+        ];
+        let row = feature_row(&session(), &with_flows(flows));
+        assert_eq!(row["a_max"], json!(7.0));
+        assert_eq!(row["aa"], json!(1.0));
+        assert_eq!(row["b"], json!(14.0));
+        assert_eq!(row["c_min"], json!(4.0));
+        assert_eq!(row["d_min"], json!(9.0));
     }
 
     #[test]

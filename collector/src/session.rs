@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sqlx::any::AnyRow;
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
 use crate::campaign::{Profile, SessionStatus};
 use crate::db::{Backend, Db, now_ms};
@@ -201,29 +201,32 @@ const FLOWS_PER_STATEMENT: usize = 1000;
 
 /// A flow record as stored: its JSON without the columns that are null (absent means null).
 fn compact_json(flow: &Map<String, Value>) -> Result<String> {
-    let present: Map<String, Value> = flow
-        .iter()
-        .filter(|(_, v)| !v.is_null())
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    Ok(serde_json::to_string(&present)?)
+    struct NonNull<'a>(&'a Map<String, Value>);
+    impl Serialize for NonNull<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            s.collect_map(self.0.iter().filter(|(_, v)| !v.is_null()))
+        }
+    }
+    Ok(serde_json::to_string(&NonNull(flow))?)
 }
 
-/// Stores a session's results and marks it done, all in one transaction: either everything
-/// is stored or nothing is.
-pub async fn store_results(db: &Db, session: &Session, results: &Results) -> Result<()> {
-    let row = features::feature_row(session, results);
-    let mut tx = db.begin().await?;
-    for (chunk_no, chunk) in results.flows.chunks(FLOWS_PER_STATEMENT).enumerate() {
+/// Inserts a session's flow records inside `tx`.
+async fn insert_flows(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    session_id: i64,
+    flows: &[Map<String, Value>],
+) -> Result<()> {
+    for (chunk_no, chunk) in flows.chunks(FLOWS_PER_STATEMENT).enumerate() {
         let mut sql = String::from(
             "INSERT INTO flows (session_id, idx, protocol, client_addr, client_port, server_addr, server_port, \
              c2s_bytes, s2c_bytes, stats) VALUES ",
         );
-        push_placeholders(&mut sql, db.backend(), chunk.len(), 10);
+        push_placeholders(&mut sql, backend, chunk.len(), 10);
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for (i, flow) in chunk.iter().enumerate() {
             query = query
-                .bind(session.id)
+                .bind(session_id)
                 .bind((chunk_no * FLOWS_PER_STATEMENT + i) as i64)
                 .bind(text(flow, "protocol"))
                 .bind(text(flow, "client_ip"))
@@ -234,8 +237,28 @@ pub async fn store_results(db: &Db, session: &Session, results: &Results) -> Res
                 .bind(features::number(flow, "s2c_ip_bytes").unwrap_or(0.0) as i64)
                 .bind(compact_json(flow)?);
         }
-        query.execute(&mut *tx).await?;
+        query.execute(&mut **tx).await?;
     }
+    Ok(())
+}
+
+/// Stores a session's results and marks it done, all in one transaction: either everything
+/// is stored or nothing is.
+pub async fn store_results(db: &Db, session: &Session, results: &Results) -> Result<()> {
+    let mut tx = db.begin().await?;
+    if db.backend() == Backend::Postgres {
+        // The flow INSERT binds thousands of parameters: planned once per connection (a
+        // generic plan) rather than at every execution.
+        sqlx::query("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)")
+            .execute(&mut *tx)
+            .await?;
+    }
+    // The feature row is computed while the database stores the flows.
+    let (stored, row) = futures::join!(
+        insert_flows(&mut tx, db.backend(), session.id, &results.flows),
+        async { features::feature_row(session, results) }
+    );
+    stored?;
     for chunk in results.series.chunks(500) {
         let mut sql = String::from(
             "INSERT INTO series_bins (session_id, flow_idx, bin, start_ms, c2s_bytes, s2c_bytes, c2s_pkts, \

@@ -250,3 +250,64 @@ async fn sessions_filter_by_label_and_report_labels_and_limits() {
         assert!(by_limit.iter().all(|(_, p)| p.total() == 2));
     }
 }
+
+/// A flow record as wide as a real one (~100 statistics, a few kB of JSON).
+fn wide_flow(port: u16) -> serde_json::Map<String, serde_json::Value> {
+    let mut flow = results().flows[0].clone();
+    flow.insert("client_port".into(), json!(port));
+    for k in 0..50 {
+        flow.insert(format!("c2s_stat{k}_avg"), json!(f64::from(k) * 1.25));
+        flow.insert(format!("s2c_stat{k}_max"), json!(k * 1000));
+    }
+    flow.insert("unset".into(), serde_json::Value::Null);
+    flow
+}
+
+#[tokio::test]
+async fn flow_records_are_lz4_compressed_on_postgres_and_pglz_ones_still_read_back() {
+    let t = TestDb::postgres().await;
+    let db = &t.db;
+    let id = campaign::create(db, &spec(2)).await.unwrap();
+    let mut stored = results();
+    stored.flows = vec![wide_flow(40000), wide_flow(40001)];
+    let s = session::claim_next(db, id).await.unwrap().unwrap();
+    session::store_results(db, &s, &stored).await.unwrap();
+
+    let lz4: Option<(String,)> = sqlx::query_as(
+        "SELECT name FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)",
+    )
+    .fetch_optional(db.pool())
+    .await
+    .unwrap();
+    let methods: Vec<(Option<String>,)> =
+        sqlx::query_as("SELECT pg_column_compression(stats) FROM flows ORDER BY idx")
+            .fetch_all(db.pool())
+            .await
+            .unwrap();
+    let want = lz4.map(|_| "lz4").unwrap_or("pglz");
+    assert_eq!(methods, vec![(Some(want.to_string()),); 2]);
+
+    // Rows stored before, compressed with PostgreSQL's default (pglz), read back alike.
+    let mut tx = db.begin().await.unwrap();
+    sqlx::query("SELECT set_config('default_toast_compression', 'pglz', true)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE flows SET stats = stats || '' WHERE idx = 1")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let (old,): (String,) =
+        sqlx::query_as("SELECT pg_column_compression(stats) FROM flows WHERE idx = 1")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    assert_eq!(old, "pglz");
+    let detail = session::detail(db, s.id).await.unwrap();
+    let mut expected = stored.flows.clone();
+    for flow in &mut expected {
+        flow.remove("unset");
+    }
+    assert_eq!(detail.flows, expected);
+}
