@@ -43,24 +43,22 @@ pub struct Session {
 const SESSION_COLUMNS: &str = "id, campaign_id, seq, rate_bps, delay_ms, loss, workload, status, attempts, started_ms, finished_ms, failure, capture_id";
 
 fn session_from_row(row: &AnyRow) -> Result<Session> {
-    let status: String = row.try_get("status")?;
-    Ok(Session {
+    SessionRow {
         id: row.try_get("id")?,
         campaign_id: row.try_get("campaign_id")?,
         seq: row.try_get("seq")?,
-        profile: Profile {
-            rate_bps: row.try_get::<Option<i64>, _>("rate_bps")?.map(|r| r as u64),
-            delay_ms: row.try_get("delay_ms")?,
-            loss: row.try_get("loss")?,
-        },
+        rate_bps: row.try_get("rate_bps")?,
+        delay_ms: row.try_get("delay_ms")?,
+        loss: row.try_get("loss")?,
         workload: row.try_get("workload")?,
-        status: status.parse()?,
+        status: row.try_get("status")?,
         attempts: row.try_get("attempts")?,
         started_ms: row.try_get("started_ms")?,
         finished_ms: row.try_get("finished_ms")?,
         failure: row.try_get("failure")?,
         capture_id: row.try_get("capture_id")?,
-    })
+    }
+    .try_into()
 }
 
 /// Marks the next pending session of `campaign_id` running and returns it; `None` when no
@@ -538,7 +536,7 @@ pub async fn page(db: &Db, q: &SessionQuery) -> Result<Vec<Session>> {
         .collect()
 }
 
-/// A session as the database writes it into JSON: its columns by name.
+/// A session's columns, as a result row or as the JSON object the database writes.
 #[derive(Deserialize)]
 struct SessionRow {
     id: i64,
