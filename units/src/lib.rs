@@ -473,6 +473,21 @@ pub enum Limit {
     Unlimited,
 }
 
+/// How a limit without a rate is written.
+const UNLIMITED: &str = "unlimited";
+
+/// `unlimited` (any case) or a rate with its unit.
+impl FromStr for Limit {
+    type Err = UnitError;
+    fn from_str(text: &str) -> Result<Limit, UnitError> {
+        if text.trim().eq_ignore_ascii_case(UNLIMITED) {
+            Ok(Limit::Unlimited)
+        } else {
+            text.parse().map(Limit::Rate)
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for Limit {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct LimitVisitor;
@@ -485,11 +500,7 @@ impl<'de> Deserialize<'de> for Limit {
                 )
             }
             fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Limit, E> {
-                if text.trim().eq_ignore_ascii_case("unlimited") {
-                    Ok(Limit::Unlimited)
-                } else {
-                    text.parse().map(Limit::Rate).map_err(E::custom)
-                }
+                text.parse().map_err(E::custom)
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
@@ -516,7 +527,7 @@ impl fmt::Display for Limit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Limit::Rate(rate) => rate.fmt(f),
-            Limit::Unlimited => f.write_str("unlimited"),
+            Limit::Unlimited => f.write_str(UNLIMITED),
         }
     }
 }
@@ -538,7 +549,7 @@ pub fn parse_limits(text: &str) -> Result<Vec<Limit>, UnitError> {
     }
     let mut limits = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        if item.eq_ignore_ascii_case("unlimited") {
+        if item.eq_ignore_ascii_case(UNLIMITED) {
             limits.push(Limit::Unlimited);
             continue;
         }
