@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::{Mutex, Notify, OnceCell};
 use tokio_util::sync::CancellationToken;
 
 use crate::campaign::{self, Campaign, CampaignStatus, Profile, SessionStatus, Workload};
@@ -74,6 +74,8 @@ pub struct Runner<N, D> {
     wake: Notify,
     /// Seconds each session took, for the ETA.
     durations: std::sync::Mutex<Vec<f64>>,
+    /// Set once sessions left running by a previous process are back to pending.
+    recovered: OnceCell<()>,
 }
 
 impl<N: Network, D: Driver> Runner<N, D> {
@@ -87,6 +89,7 @@ impl<N: Network, D: Driver> Runner<N, D> {
             active: Mutex::new(None),
             wake: Notify::new(),
             durations: std::sync::Mutex::new(Vec::new()),
+            recovered: OnceCell::new(),
         })
     }
 
@@ -132,10 +135,7 @@ impl<N: Network, D: Driver> Runner<N, D> {
     /// unshapes the link, then runs the sessions of running built-in campaigns, oldest campaign
     /// first.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> Result<()> {
-        let reset = retry_db(&shutdown, || campaign::recover(&self.db)).await?;
-        if reset > 0 {
-            tracing::warn!("{reset} sessions were running at the last stop; they will run again");
-        }
+        retry_db(&shutdown, || self.recover()).await?;
         if let Err(e) = self.network.clear().await {
             tracing::warn!("could not unshape the link at start: {e}");
         }
@@ -163,6 +163,24 @@ impl<N: Network, D: Driver> Runner<N, D> {
         if let Some(active) = self.active.lock().await.as_ref() {
             active.cancel.cancel();
         }
+        Ok(())
+    }
+
+    /// Puts sessions left running by a previous process back to pending, once per runner and
+    /// before this runner or an external client claims or uses a session, so a recovery
+    /// running late never takes back a session just handed out.
+    async fn recover(&self) -> Result<()> {
+        self.recovered
+            .get_or_try_init(|| async {
+                let reset = campaign::recover(&self.db).await?;
+                if reset > 0 {
+                    tracing::warn!(
+                        "{reset} sessions were running at the last stop; they will run again"
+                    );
+                }
+                Ok::<_, Error>(())
+            })
+            .await?;
         Ok(())
     }
 
@@ -366,6 +384,7 @@ impl<N: Network, D: Driver> Runner<N, D> {
     /// Gives an external client the next session of running external campaign `campaign_id`,
     /// marked running; `None` when the campaign has no pending session.
     pub async fn external_next(&self, campaign_id: i64) -> Result<Option<Session>> {
+        self.recover().await?;
         let campaign = campaign::get(&self.db, campaign_id).await?;
         if campaign.spec.workload != Workload::External {
             return Err(Error::Conflict(format!(
@@ -477,6 +496,7 @@ impl<N: Network, D: Driver> Runner<N, D> {
     }
 
     async fn running_external(&self, id: i64) -> Result<Session> {
+        self.recover().await?;
         let session = session::get(&self.db, id).await?;
         if session.status != SessionStatus::Running {
             return Err(Error::Conflict(format!(

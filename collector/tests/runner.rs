@@ -368,3 +368,39 @@ async fn external_clients_follow_next_start_finish() {
     let log = network.log.lock().unwrap();
     assert_eq!(log.iter().filter(|l| *l == "clear").count(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_handed_out_before_the_runner_loop_starts_stays_handed_out() {
+    let t = TestDb::sqlite().await;
+    let network = ScriptedNetwork::default();
+    let id = campaign::create(&t.db, &spec(2, 1.0, Workload::External))
+        .await
+        .unwrap();
+    // A previous process handed out a session and died.
+    let runner = Runner::new(
+        t.db.clone(),
+        network.clone(),
+        SleepingDriver,
+        Events::default(),
+    );
+    runner.start(id).await.unwrap();
+    let orphan = session::claim_next(&t.db, id).await.unwrap().unwrap();
+
+    // This process hands out a session before its loop has started: the orphan comes back first.
+    let handed = runner.external_next(id).await.unwrap().unwrap();
+    assert_eq!(handed.id, orphan.id, "the orphan went back to pending");
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(runner.clone().run(shutdown.clone()));
+    while !network.log.lock().unwrap().iter().any(|l| l == "clear") {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let session = session::get(&t.db, handed.id).await.unwrap();
+    assert_eq!(
+        session.status,
+        SessionStatus::Running,
+        "the loop took it back"
+    );
+    runner.external_start(handed.id).await.unwrap();
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+}
