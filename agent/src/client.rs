@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
@@ -16,7 +16,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, UnixStream};
-use tokio::sync::Mutex;
 
 use crate::api::{CaptureInfo, CaptureStarted, ErrorBody, ShapedInterface, Status, iface_path};
 use crate::tcp::{Token, TokenError};
@@ -161,8 +160,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for T {}
 pub struct AgentClient {
     target: Target,
     token: Option<Token>,
-    open: Arc<Mutex<Option<Open>>>,
+    /// Connections kept open between calls. A call takes one (or opens one), so concurrent
+    /// calls, such as rate readings of several interfaces, run side by side.
+    idle: Arc<Mutex<Vec<Open>>>,
 }
+
+/// Idle connections kept per client.
+const MAX_IDLE: usize = 4;
 
 type Connection = hyper::client::conn::http1::Connection<TokioIo<Box<dyn Stream>>, Full<Bytes>>;
 
@@ -189,7 +193,7 @@ impl AgentClient {
         AgentClient {
             target: Target::Unix(socket.as_ref().to_path_buf()),
             token: None,
-            open: Arc::default(),
+            idle: Arc::default(),
         }
     }
 
@@ -210,7 +214,7 @@ impl AgentClient {
         Ok(AgentClient {
             target,
             token,
-            open: Arc::default(),
+            idle: Arc::default(),
         })
     }
 
@@ -307,29 +311,27 @@ impl AgentClient {
             Some(body) => serde_json::to_vec(body).map_err(|e| http(&e))?,
             None => Vec::new(),
         });
-        let mut slot = self.open.lock().await;
         // A kept connection the agent has closed meanwhile fails at once; every call is
         // idempotent (plans and rates are absolute), so it is tried once more on a new one.
-        let reused = slot.take();
+        let reused = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let (status, bytes) = match reused {
             Some(mut open) => {
                 match Self::exchange(&mut open, self.request(&method, path, &bytes)?).await {
                     Ok(answer) => {
-                        *slot = Some(open);
+                        self.keep(open);
                         answer
                     }
                     Err(_) => {
-                        self.fresh_exchange(&mut slot, self.request(&method, path, &bytes)?)
+                        self.fresh_exchange(self.request(&method, path, &bytes)?)
                             .await?
                     }
                 }
             }
             None => {
-                self.fresh_exchange(&mut slot, self.request(&method, path, &bytes)?)
+                self.fresh_exchange(self.request(&method, path, &bytes)?)
                     .await?
             }
         };
-        drop(slot);
         if !status.is_success() {
             let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| ErrorBody {
                 error: String::from_utf8_lossy(&bytes).into_owned(),
@@ -350,13 +352,20 @@ impl AgentClient {
     /// Sends `request` over a new connection, which is kept if the exchange succeeds.
     async fn fresh_exchange(
         &self,
-        slot: &mut Option<Open>,
         request: Request<Full<Bytes>>,
     ) -> Result<(StatusCode, Bytes), ClientError> {
         let mut open = self.connect_new().await?;
         let answer = Self::exchange(&mut open, request).await?;
-        *slot = Some(open);
+        self.keep(open);
         Ok(answer)
+    }
+
+    /// Keeps an idle connection for the next call, up to [`MAX_IDLE`].
+    fn keep(&self, open: Open) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE {
+            idle.push(open);
+        }
     }
 
     /// `GET /v1/status`.
@@ -453,6 +462,61 @@ impl AgentClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Concurrent calls go over separate connections (a second call waiting for the first
+    /// would deadlock on the barrier); idle ones are kept and used again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_calls_run_side_by_side_and_connections_are_kept() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("agent.sock");
+        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let both_in = Arc::new(tokio::sync::Barrier::new(2));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                counter.fetch_add(1, Ordering::SeqCst);
+                let both_in = both_in.clone();
+                let service = hyper::service::service_fn(move |request: Request<_>| {
+                    let both_in = both_in.clone();
+                    async move {
+                        if request.uri().path() == "/pair" {
+                            both_in.wait().await;
+                        }
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                            Bytes::from_static(b"1"),
+                        )))
+                    }
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service),
+                );
+            }
+        });
+        let client = AgentClient::new(&socket);
+        let get = |path| client.call::<(), u32>(Method::GET, path, None);
+        let pair = tokio::time::timeout(Duration::from_secs(10), async {
+            tokio::try_join!(get("/pair"), get("/pair"))
+        });
+        assert_eq!(
+            pair.await
+                .expect("the calls waited for each other")
+                .unwrap(),
+            (1, 1)
+        );
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+        for _ in 0..3 {
+            assert_eq!(get("/one").await.unwrap(), 1);
+        }
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            2,
+            "kept connections are used again"
+        );
+    }
 
     #[test]
     fn targets_parse_in_every_accepted_form() {
