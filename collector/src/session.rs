@@ -379,13 +379,14 @@ pub struct SessionPage {
     pub total: u64,
 }
 
-/// Sessions matching `q`, one page of them, and how many match in all.
+/// Sessions matching `q`, one page of them, and how many match in all, read in one query.
 pub async fn list(db: &Db, q: &SessionQuery) -> Result<SessionPage> {
-    let sessions = page(db, q).await?;
-    Ok(SessionPage {
-        sessions,
-        total: count(db, q).await?,
-    })
+    let (sessions, total) = read_page(db, q, true).await?;
+    let total = match total {
+        Some(total) => total,
+        None => count(db, q).await?,
+    };
+    Ok(SessionPage { sessions, total })
 }
 
 /// The WHERE clause of `q`'s filters and its bound values.
@@ -449,17 +450,21 @@ fn only_campaign(q: &SessionQuery) -> bool {
 /// read from the `(campaign_id, seq)` index.
 pub async fn count(db: &Db, q: &SessionQuery) -> Result<u64> {
     let (filter, binds) = filter(q)?;
-    let count_sql = if only_campaign(q) {
-        format!("SELECT COALESCE(MAX(seq) + 1, 0) FROM sessions{filter}")
-    } else {
-        format!("SELECT COUNT(*) FROM sessions{filter}")
-    };
-    let mut count = sqlx::query_as::<_, (i64,)>(AssertSqlSafe(count_sql));
+    let mut count = sqlx::query_as::<_, (i64,)>(AssertSqlSafe(count_sql(q, &filter)));
     for b in &binds {
         count = b.bind_as(count);
     }
     let (total,) = count.fetch_one(db.reads()).await?;
     Ok(total as u64)
+}
+
+/// The query counting the sessions of `q` that `filter` (its WHERE clause) selects.
+fn count_sql(q: &SessionQuery, filter: &str) -> String {
+    if only_campaign(q) {
+        format!("SELECT COALESCE(MAX(seq) + 1, 0) FROM sessions{filter}")
+    } else {
+        format!("SELECT COUNT(*) FROM sessions{filter}")
+    }
 }
 
 /// The page of sessions `q` asks for.
@@ -468,6 +473,17 @@ pub async fn count(db: &Db, q: &SessionQuery) -> Result<u64> {
 /// first `seq` rather than skipping rows (a campaign's `seq`s run from 0 without gaps), so
 /// the last page of 10,000 costs what the first does.
 pub async fn page(db: &Db, q: &SessionQuery) -> Result<Vec<Session>> {
+    Ok(read_page(db, q, false).await?.0)
+}
+
+/// The page of sessions `q` asks for and, if `with_total`, the number of all that match,
+/// counted by the same query (one round trip instead of two). PostgreSQL's count rides on
+/// the page's rows, so an empty page has none.
+async fn read_page(
+    db: &Db,
+    q: &SessionQuery,
+    with_total: bool,
+) -> Result<(Vec<Session>, Option<u64>)> {
     let sort = match q.sort.as_deref().unwrap_or("seq") {
         column @ ("seq" | "id" | "rate_bps" | "status" | "started_ms") => column,
         other => {
@@ -487,10 +503,22 @@ pub async fn page(db: &Db, q: &SessionQuery) -> Result<Vec<Session>> {
     // The page's position is bound, not written into the SQL, so that each filter's statement
     // is prepared once and reused for every page.
     let (first, next) = (binds.len() + 1, binds.len() + 2);
+    let total = if with_total {
+        format!("({})", count_sql(q, &filter))
+    } else {
+        "NULL".to_string()
+    };
+    let postgres = db.backend() == Backend::Postgres;
+    // PostgreSQL returns the total beside each row; SQLite beside the page's JSON (below).
+    let columns = if postgres {
+        format!("{SESSION_COLUMNS}, {total} AS total")
+    } else {
+        SESSION_COLUMNS.to_string()
+    };
     let (rows_sql, order) = if sort == "seq" && !q.desc && only_campaign(q) {
         (
             format!(
-                "SELECT {SESSION_COLUMNS} FROM sessions{filter} AND seq >= ${first} ORDER BY seq LIMIT ${next}"
+                "SELECT {columns} FROM sessions{filter} AND seq >= ${first} ORDER BY seq LIMIT ${next}"
             ),
             "seq".to_string(),
         )
@@ -499,19 +527,24 @@ pub async fn page(db: &Db, q: &SessionQuery) -> Result<Vec<Session>> {
         let order = format!("{sort} {direction}, id {direction}");
         (
             format!(
-                "SELECT {SESSION_COLUMNS} FROM sessions{filter} ORDER BY {order} LIMIT ${next} OFFSET ${first}"
+                "SELECT {columns} FROM sessions{filter} ORDER BY {order} LIMIT ${next} OFFSET ${first}"
             ),
             order,
         )
     };
-    if db.backend() == Backend::Postgres {
+    if postgres {
         let mut page = sqlx::query(AssertSqlSafe(rows_sql));
         for b in &binds {
             page = b.bind(page);
         }
         page = page.bind(offset).bind(i64::from(per_page));
         let rows = page.fetch_all(db.reads()).await?;
-        return rows.iter().map(session_from_row).collect();
+        let total = match rows.first() {
+            Some(row) if with_total => row.try_get::<Option<i64>, _>("total")?,
+            _ => None,
+        };
+        let sessions = rows.iter().map(session_from_row).collect::<Result<_>>()?;
+        return Ok((sessions, total.map(|t| t as u64)));
     }
     // SQLite hands the page over as one JSON array: one result row to move instead of one per
     // session (each row is a hand-over between the driver's thread and ours; on PostgreSQL,
@@ -521,19 +554,20 @@ pub async fn page(db: &Db, q: &SessionQuery) -> Result<Vec<Session>> {
         .map(|c| format!("'{c}', {c}"))
         .collect();
     let page_sql = format!(
-        "SELECT COALESCE(json_group_array(json_object({}) ORDER BY {order}), '[]') FROM ({rows_sql}) AS page",
+        "SELECT {total}, COALESCE(json_group_array(json_object({}) ORDER BY {order}), '[]') FROM ({rows_sql}) AS page",
         fields.join(", ")
     );
-    let mut page = sqlx::query_as::<_, (String,)>(AssertSqlSafe(page_sql));
+    let mut page = sqlx::query_as::<_, (Option<i64>, String)>(AssertSqlSafe(page_sql));
     for b in &binds {
         page = b.bind_as(page);
     }
     page = page.bind(offset).bind(i64::from(per_page));
-    let (json,) = page.fetch_one(db.reads()).await?;
-    serde_json::from_str::<Vec<SessionRow>>(&json)?
+    let (total, json) = page.fetch_one(db.reads()).await?;
+    let sessions = serde_json::from_str::<Vec<SessionRow>>(&json)?
         .into_iter()
         .map(Session::try_from)
-        .collect()
+        .collect::<Result<_>>()?;
+    Ok((sessions, total.map(|t| t as u64)))
 }
 
 /// A session's columns, as a result row or as the JSON object the database writes.

@@ -164,7 +164,26 @@ async fn session_lists_filter_sort_and_page() {
         )
         .await
         .unwrap();
-        assert_eq!(page2.sessions.len(), 2);
+        assert_eq!((page2.total, page2.sessions.len()), (30, 2));
+        for (page, sort) in [(5, None), (9, Some("id"))] {
+            let beyond = session::list(
+                db,
+                &SessionQuery {
+                    campaign_id: Some(id),
+                    sort: sort.map(str::to_string),
+                    page,
+                    per_page: Some(7),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+            assert_eq!(
+                (beyond.total, beyond.sessions.len()),
+                (30, 0),
+                "past the last page the total still counts"
+            );
+        }
         assert_eq!(
             page2.sessions.iter().map(|s| s.seq).collect::<Vec<_>>(),
             [28, 29],
@@ -182,6 +201,7 @@ async fn session_lists_filter_sort_and_page() {
         )
         .await
         .unwrap();
+        assert_eq!(by_id.total, 30);
         assert_eq!(
             by_id.sessions[0].seq, 14,
             "ids follow seq within a campaign"
@@ -222,6 +242,7 @@ async fn sessions_filter_by_label_and_report_labels_and_limits() {
             [stored[1]],
             "an exact match: not low_ish, and _ is no wildcard"
         );
+        assert_eq!(low.total, 1);
         let one = session::list(db, &with("label_stall_count=1"))
             .await
             .unwrap();
