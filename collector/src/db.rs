@@ -4,7 +4,8 @@ use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Transaction};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Any, AnyPool, PgPool, Transaction};
 
 use crate::error::{Error, Result};
 
@@ -22,6 +23,7 @@ pub enum Backend {
 pub struct Db {
     pool: AnyPool,
     reads: Option<AnyPool>,
+    postgres_reads: Option<PgPool>,
     backend: Backend,
 }
 
@@ -99,9 +101,22 @@ impl Db {
             Backend::Sqlite if !in_memory => Some(sqlite_readers(&url)?),
             _ => None,
         };
+        let postgres_reads = match backend {
+            Backend::Postgres => Some(
+                PgPoolOptions::new()
+                    .max_connections(max)
+                    .acquire_timeout(std::time::Duration::from_secs(10))
+                    .connect_lazy(&url)
+                    .map_err(|e| {
+                        Error::invalid("database", redact(&url), format!("a valid URL ({e})"))
+                    })?,
+            ),
+            Backend::Sqlite => None,
+        };
         Ok(Db {
             pool,
             reads,
+            postgres_reads,
             backend,
         })
     }
@@ -118,6 +133,13 @@ impl Db {
         self.reads.as_ref().unwrap_or(&self.pool)
     }
 
+    /// On PostgreSQL, a pool of its own driver for reads of many rows: sqlx's `Any` rows copy
+    /// every column's name and value once more, which costs more than the query itself on a
+    /// page of sessions. `None` on SQLite.
+    pub fn postgres_reads(&self) -> Option<&PgPool> {
+        self.postgres_reads.as_ref()
+    }
+
     /// Which database this is.
     pub fn backend(&self) -> Backend {
         self.backend
@@ -131,6 +153,9 @@ impl Db {
     /// Closes the pools.
     pub async fn close(&self) {
         if let Some(reads) = &self.reads {
+            reads.close().await;
+        }
+        if let Some(reads) = &self.postgres_reads {
             reads.close().await;
         }
         self.pool.close().await;

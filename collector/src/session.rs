@@ -43,22 +43,7 @@ pub struct Session {
 const SESSION_COLUMNS: &str = "id, campaign_id, seq, rate_bps, delay_ms, loss, workload, status, attempts, started_ms, finished_ms, failure, capture_id";
 
 fn session_from_row(row: &AnyRow) -> Result<Session> {
-    SessionRow {
-        id: row.try_get("id")?,
-        campaign_id: row.try_get("campaign_id")?,
-        seq: row.try_get("seq")?,
-        rate_bps: row.try_get("rate_bps")?,
-        delay_ms: row.try_get("delay_ms")?,
-        loss: row.try_get("loss")?,
-        workload: row.try_get("workload")?,
-        status: row.try_get("status")?,
-        attempts: row.try_get("attempts")?,
-        started_ms: row.try_get("started_ms")?,
-        finished_ms: row.try_get("finished_ms")?,
-        failure: row.try_get("failure")?,
-        capture_id: row.try_get("capture_id")?,
-    }
-    .try_into()
+    <SessionRow as sqlx::FromRow<_>>::from_row(row)?.try_into()
 }
 
 /// Marks the next pending session of `campaign_id` running and returns it; `None` when no
@@ -506,11 +491,11 @@ async fn read_page(
     let total = if with_total {
         format!("({})", count_sql(q, &filter))
     } else {
-        "NULL".to_string()
+        "CAST(NULL AS BIGINT)".to_string()
     };
-    let postgres = db.backend() == Backend::Postgres;
+    let postgres = db.postgres_reads();
     // PostgreSQL returns the total beside each row; SQLite beside the page's JSON (below).
-    let columns = if postgres {
+    let columns = if postgres.is_some() {
         format!("{SESSION_COLUMNS}, {total} AS total")
     } else {
         SESSION_COLUMNS.to_string()
@@ -532,18 +517,18 @@ async fn read_page(
             order,
         )
     };
-    if postgres {
-        let mut page = sqlx::query(AssertSqlSafe(rows_sql));
+    if let Some(pool) = postgres {
+        let mut page = sqlx::query_as::<_, PageRow>(AssertSqlSafe(rows_sql));
         for b in &binds {
-            page = b.bind(page);
+            page = b.bind_as(page);
         }
         page = page.bind(offset).bind(i64::from(per_page));
-        let rows = page.fetch_all(db.reads()).await?;
-        let total = match rows.first() {
-            Some(row) if with_total => row.try_get::<Option<i64>, _>("total")?,
-            _ => None,
-        };
-        let sessions = rows.iter().map(session_from_row).collect::<Result<_>>()?;
+        let rows = page.fetch_all(pool).await?;
+        let total = rows.first().and_then(|row| row.total);
+        let sessions = rows
+            .into_iter()
+            .map(|row| Session::try_from(row.session))
+            .collect::<Result<_>>()?;
         return Ok((sessions, total.map(|t| t as u64)));
     }
     // SQLite hands the page over as one JSON array: one result row to move instead of one per
@@ -571,7 +556,7 @@ async fn read_page(
 }
 
 /// A session's columns, as a result row or as the JSON object the database writes.
-#[derive(Deserialize)]
+#[derive(Deserialize, sqlx::FromRow)]
 struct SessionRow {
     id: i64,
     campaign_id: i64,
@@ -586,6 +571,14 @@ struct SessionRow {
     finished_ms: Option<i64>,
     failure: Option<String>,
     capture_id: Option<String>,
+}
+
+/// A row of a PostgreSQL page: the session and the count of all that match.
+#[derive(sqlx::FromRow)]
+struct PageRow {
+    #[sqlx(flatten)]
+    session: SessionRow,
+    total: Option<i64>,
 }
 
 impl TryFrom<SessionRow> for Session {
@@ -640,18 +633,15 @@ enum Bind {
     Text(String),
 }
 
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
-type AnyQueryAs<'q, T> = sqlx::query::QueryAs<'q, sqlx::Any, T, sqlx::any::AnyArguments>;
-
 impl Bind {
-    fn bind<'q>(&self, q: AnyQuery<'q>) -> AnyQuery<'q> {
-        match self {
-            Bind::Int(v) => q.bind(*v),
-            Bind::Text(v) => q.bind(v.clone()),
-        }
-    }
-
-    fn bind_as<'q, T>(&self, q: AnyQueryAs<'q, T>) -> AnyQueryAs<'q, T> {
+    fn bind_as<'q, DB: sqlx::Database, T>(
+        &self,
+        q: sqlx::query::QueryAs<'q, DB, T, DB::Arguments>,
+    ) -> sqlx::query::QueryAs<'q, DB, T, DB::Arguments>
+    where
+        i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    {
         match self {
             Bind::Int(v) => q.bind(*v),
             Bind::Text(v) => q.bind(v.clone()),
