@@ -9,59 +9,15 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::{Value, json};
 
 use common::TestDb;
-use qoelab_agent::client::AgentClient;
-use qoelab_collector::Db;
-use qoelab_collector::appliance::LabAppliance;
-use qoelab_collector::events::Events;
-use qoelab_lab::Lab;
-use qoelab_web::{App, ClientView};
-use tokio_util::sync::CancellationToken;
-
-/// The appliance the browser drives, stopped (link restored, lab removed) by
-/// [`Appliance::stop`] or, if the test fails, on drop.
-struct Appliance {
-    appliance: LabAppliance,
-    shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
-}
-
-impl Appliance {
-    async fn stop(self) {
-        self.shutdown.cancel();
-        assert_eq!(self.appliance.stop().await, Vec::<String>::new());
-    }
-}
-
-/// The web app over a lab appliance's runner, with the agent's view, on a loopback port.
-async fn start_server(db: &Db) -> (SocketAddr, Appliance) {
-    let dir = tempfile::tempdir().unwrap();
-    let lab = Lab::standard(None).unwrap();
-    let appliance = LabAppliance::start(db.clone(), lab, dir.path(), Events::default()).unwrap();
-    let shutdown = CancellationToken::new();
-    tokio::spawn(appliance.runner().clone().run(shutdown.clone()));
-    let view = ClientView::new(AgentClient::new(dir.path().join("agent.sock")), 1000);
-    let app = App::new(appliance.runner().clone(), Some(Arc::new(view)), None);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stop = shutdown.clone();
-    tokio::spawn(qoelab_web::serve(listener, app, stop.cancelled_owned()));
-    let appliance = Appliance {
-        appliance,
-        shutdown,
-        _dir: dir,
-    };
-    (addr, appliance)
-}
+use common::lab::Appliance;
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -281,7 +237,8 @@ impl Drop for Browser {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_runs_a_campaign_in_the_browser() {
     let t = TestDb::sqlite().await;
-    let (addr, appliance) = start_server(&t.db).await;
+    let appliance = Appliance::start(&t.db);
+    let addr = appliance.listen().await;
     let base = format!("http://{addr}");
     tokio::task::spawn_blocking(move || {
         let b = Browser::start();

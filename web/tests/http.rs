@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Client, FakeAgent, TestDb, serve, video_campaign, wait_for_status};
+use common::{Client, FakeAgent, TestDb, serve, trained_model, video_campaign, wait_for_status};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -523,24 +523,6 @@ async fn external_clients_take_start_and_finish_sessions() {
             .await
             .expect(404);
     }
-}
-
-async fn trained_model(c: &Client, campaign: i64, name: &str) -> Value {
-    let request = json!({"name": name, "campaign_id": campaign, "label": "label_qoe_class", "model": "tree", "folds": 2});
-    let job = c
-        .post_json("/api/v1/models", &request)
-        .await
-        .expect(202)
-        .json();
-    for _ in 0..400 {
-        let j = c.api(&format!("/api/v1/models/jobs/{}", job["id"])).await;
-        match j["state"].as_str() {
-            Some("done") => return j,
-            Some("failed") => panic!("training failed: {j}"),
-            _ => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-    panic!("training never ended");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -24,6 +24,8 @@ use qoelab_web::{AgentView, App};
 
 pub use qoelab_collector::testing::TestDb;
 
+pub mod lab;
+
 /// The link as a scripted lab sees it: the limit in force and when the capture started.
 #[derive(Clone, Default)]
 pub struct ScriptedLink {
@@ -370,4 +372,24 @@ pub async fn video_campaign(
         .json()["id"]
         .as_i64()
         .unwrap()
+}
+
+/// Trains a decision tree on `campaign`'s stored sessions (label `label_qoe_class`, 2 folds)
+/// through the API and waits for the job; the finished job.
+pub async fn trained_model(c: &Client, campaign: i64, name: &str) -> Value {
+    let request = json!({"name": name, "campaign_id": campaign, "label": "label_qoe_class", "model": "tree", "folds": 2});
+    let job = c
+        .post_json("/api/v1/models", &request)
+        .await
+        .expect(202)
+        .json();
+    for _ in 0..400 {
+        let j = c.api(&format!("/api/v1/models/jobs/{}", job["id"])).await;
+        match j["state"].as_str() {
+            Some("done") => return j,
+            Some("failed") => panic!("training failed: {j}"),
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    panic!("training never ended");
 }
