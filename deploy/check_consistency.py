@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Cross-file checks of the deployment files that no schema validator makes.
 
-The agent's capabilities (agent/src/caps.rs KEPT) must be exactly those granted by the
-systemd unit, the compose file and the Kubernetes DaemonSet; every variable of
+The agent's required capabilities (agent/src/caps.rs KEPT[..REQUIRED]) must be exactly those
+granted by the systemd unit, the compose file and the Kubernetes DaemonSet; every variable of
 docker-compose.yml must be documented in .env.example; every Kubernetes manifest needs
 apiVersion, kind, metadata.name and the qoelab namespace; kustomization.yaml must list every
 manifest; every ConfigMap key, Secret key, `$(VAR)`, volume and port name a manifest uses must
@@ -30,13 +30,16 @@ def problem(where, what):
 
 
 def kept_capabilities():
-    """The CAP_* names of KEPT in agent/src/caps.rs."""
+    """The CAP_* names the agent requires: the first REQUIRED of KEPT in agent/src/caps.rs
+    (the rest, CAP_SYS_ADMIN, is optional and not granted by default)."""
     source = (ROOT / "agent" / "src" / "caps.rs").read_text()
     block = re.search(r"pub const KEPT[^=]*=\s*\[(.*?)\n\];", source, re.S)
-    names = set(re.findall(r'"(CAP_[A-Z_]+)"', block.group(1))) if block else set()
-    if not names:
-        problem("agent/src/caps.rs", "no KEPT capabilities found")
-    return names
+    required = re.search(r"pub const REQUIRED: usize = (\d+);", source)
+    names = re.findall(r'"(CAP_[A-Z_]+)"', block.group(1)) if block else []
+    if not names or not required:
+        problem("agent/src/caps.rs", "no KEPT or REQUIRED capabilities found")
+        return set()
+    return set(names[: int(required.group(1))])
 
 
 def check_systemd(kept):

@@ -114,6 +114,16 @@ impl From<CaptureError> for ApiError {
                 Some(value.clone()),
                 Some(expected.to_string()),
             ),
+            CaptureError::Source(qoelab_capture::live::LiveError::Netns { name, source })
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                (
+                    StatusCode::FORBIDDEN,
+                    Some("netns".into()),
+                    Some(name.clone()),
+                    Some("none, for the agent's own namespace (others need CAP_SYS_ADMIN)".into()),
+                )
+            }
             CaptureError::Source(qoelab_capture::live::LiveError::Netns { name, .. }) => (
                 StatusCode::NOT_FOUND,
                 Some("netns".into()),

@@ -78,8 +78,9 @@ pub enum AgentError {
     Token(#[from] TokenError),
     /// The agent lacks capabilities it needs.
     #[error(
-        "the agent needs root, or the capabilities {}; missing: {}. Run it as root, or grant them (systemd: AmbientCapabilities=, docker: cap_add, Kubernetes: securityContext.capabilities.add)",
-        caps::KEPT.map(|(_, name, _)| name).join(", "),
+        "the agent needs root, or the capabilities {} (and {} to work in other network namespaces); missing: {}. Run it as root, or grant them (systemd: AmbientCapabilities=, docker: cap_add, Kubernetes: securityContext.capabilities.add)",
+        caps::KEPT[..caps::REQUIRED].iter().map(|(_, name, _)| *name).collect::<Vec<_>>().join(", "),
+        caps::KEPT[caps::REQUIRED].1,
         .0.iter().map(|(name, why)| format!("{name} ({why})")).collect::<Vec<_>>().join(", ")
     )]
     MissingCapabilities(Vec<(&'static str, &'static str)>),
@@ -157,6 +158,12 @@ impl From<ShapeError> for ApiError {
                 netns.clone(),
                 "a namespace from `ip netns list`, or - for the agent's own",
             ),
+            ShapeError::NetnsNotPermitted { netns } => (
+                StatusCode::FORBIDDEN,
+                "netns",
+                netns.clone(),
+                "- for the agent's own namespace (others need CAP_SYS_ADMIN)",
+            ),
             ShapeError::UnknownInterface { name, .. } => (
                 StatusCode::NOT_FOUND,
                 "iface",
@@ -171,7 +178,7 @@ impl From<ShapeError> for ApiError {
                         field: Some(field.clone()),
                         value: Some(feature.clone()),
                         accepted: Some(
-                            "a plan that needs only what this kernel has (GET /v1/status lists it)"
+                            "a plan that needs only what this kernel has (GET /v1/status lists it, if the agent could probe)"
                                 .into(),
                         ),
                     },

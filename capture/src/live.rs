@@ -25,7 +25,10 @@ pub const RECV_BUFFER_BYTES: i32 = 64 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum LiveError {
     /// The namespace does not exist or cannot be entered.
-    #[error("cannot enter network namespace '{name}': {source} (is it listed by `ip netns list`?)")]
+    #[error(
+        "cannot enter network namespace '{name}': {source}{}",
+        if .source.kind() == io::ErrorKind::NotFound { " (is it listed by `ip netns list`?)" } else { "" }
+    )]
     Netns {
         /// The namespace.
         name: String,

@@ -114,7 +114,7 @@ impl NetNs {
     {
         thread::scope(|scope| {
             let handle = scope.spawn(|| {
-                setns(self.file.as_fd(), CloneFlags::CLONE_NEWNET)?;
+                self.enter()?;
                 Ok(f())
             });
             match handle.join() {
@@ -149,9 +149,27 @@ impl NetNs {
     {
         let ns = self.try_clone()?;
         Ok(thread::spawn(move || {
-            setns(ns.file.as_fd(), CloneFlags::CLONE_NEWNET)?;
+            ns.enter()?;
             Ok(f())
         }))
+    }
+
+    /// Moves the calling thread into this namespace. Without CAP_SYS_ADMIN the error says
+    /// that this is what is missing.
+    fn enter(&self) -> io::Result<()> {
+        setns(self.file.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| {
+            if e == nix::errno::Errno::EPERM {
+                io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!(
+                        "entering network namespace {} needs CAP_SYS_ADMIN, which this process lacks",
+                        self.name
+                    ),
+                )
+            } else {
+                e.into()
+            }
+        })
     }
 
     /// Makes `command` enter this namespace before it executes. The handle must outlive the

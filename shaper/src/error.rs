@@ -17,6 +17,14 @@ pub enum ShapeError {
         /// The name given.
         netns: String,
     },
+    /// The namespace exists, but entering it needs CAP_SYS_ADMIN, which this process lacks.
+    #[error(
+        "netns = {netns}: entering another network namespace needs CAP_SYS_ADMIN, which this agent runs without; shape interfaces of its own namespace, or grant it CAP_SYS_ADMIN"
+    )]
+    NetnsNotPermitted {
+        /// The name given.
+        netns: String,
+    },
     /// The interface does not exist in its namespace.
     #[error("iface = {name}: no such interface{}; `ip link` shows the names", .netns.as_ref().map(|n| format!(" in namespace {n}")).unwrap_or_default())]
     UnknownInterface {

@@ -32,6 +32,9 @@ pub struct Features {
     pub u32: bool,
     /// The mirred action (needed for ingress shaping).
     pub mirred: bool,
+    /// Whether the kernel was probed; if not (no CAP_SYS_ADMIN for the scratch namespace),
+    /// every feature is taken as present and a missing one shows as the kernel's refusal.
+    pub probed: bool,
 }
 
 impl Features {
@@ -46,6 +49,15 @@ impl Features {
             ifb: true,
             u32: true,
             mirred: true,
+            probed: true,
+        }
+    }
+
+    /// Every feature taken as present without a probe.
+    pub fn assumed() -> Features {
+        Features {
+            probed: false,
+            ..Features::all()
         }
     }
 
@@ -147,6 +159,7 @@ fn probe_here() -> io::Result<Features> {
         ifb: false,
         u32: false,
         mirred: false,
+        probed: true,
     };
     let ingress = tc::qdisc(
         Mode::Create,

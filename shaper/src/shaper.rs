@@ -153,8 +153,21 @@ impl Shaper {
     /// Probes the kernel's features, then adopts the interfaces recorded in `state_dir` (left
     /// by an earlier run that did not restore them) and brings each back to its recorded plan.
     pub fn open(state_dir: &Path) -> Result<Shaper, ShapeError> {
-        let features = Features::probe()
-            .map_err(|e| ShapeError::io("probe tc features in a scratch namespace", e))?;
+        let features = match Features::probe() {
+            Ok(features) => features,
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                tracing::warn!(
+                    "no CAP_SYS_ADMIN for a scratch network namespace: the tc features are not probed but taken as present; a missing one shows as the kernel's refusal of the plan that needs it"
+                );
+                Features::assumed()
+            }
+            Err(e) => {
+                return Err(ShapeError::io(
+                    "probe tc features in a scratch namespace",
+                    e,
+                ));
+            }
+        };
         let shaper = Shaper {
             state_dir: state_dir.to_path_buf(),
             features: Mutex::new(features),
@@ -534,6 +547,19 @@ impl Shaper {
                     feature: feature.into(),
                 }
             }
+            // Unprobed, the kernel's own words tell an unknown kind from a race.
+            Fault::Kind | Fault::State
+                if !self.features().probed
+                    && source
+                        .message
+                        .as_deref()
+                        .is_some_and(|m| m.contains("unknown") || m.contains("load")) =>
+            {
+                ShapeError::MissingFeature {
+                    field,
+                    feature: format!("the tc kind it needs (the kernel answered: {source})"),
+                }
+            }
             Fault::State => ShapeError::Conflict(format!(
                 "the tc state of {iface} changed while {field} was applied (the kernel \
                  answered: {source}); the previous plan is back in force; apply again"
@@ -549,6 +575,9 @@ impl Shaper {
     /// Probes the kernel again; returns a feature that was there and is gone, and keeps the new
     /// findings.
     fn lost_feature(&self) -> Option<&'static str> {
+        if !self.features().probed {
+            return None;
+        }
         let now = match Features::probe() {
             Ok(now) => now,
             Err(err) => {
@@ -685,6 +714,9 @@ fn connect<'a>(slot: &'a mut Slot, iface: &IfaceRef) -> Result<&'a mut Rtnl, Sha
         let rtnl =
             Rtnl::open(iface.netns.as_deref()).map_err(|e| match (&iface.netns, e.kind()) {
                 (Some(netns), io::ErrorKind::NotFound) => ShapeError::UnknownNetns {
+                    netns: netns.clone(),
+                },
+                (Some(netns), io::ErrorKind::PermissionDenied) => ShapeError::NetnsNotPermitted {
                     netns: netns.clone(),
                 },
                 _ => ShapeError::io(format!("open a netlink socket for {iface}"), e),
