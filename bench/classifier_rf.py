@@ -90,6 +90,8 @@ def main():
     p.add_argument("--test-rows", type=int, default=2_000)
     p.add_argument("--trees", type=int, default=100)
     p.add_argument("--seeds", type=int, default=5, help="fits per configuration")
+    p.add_argument("--linfa-seeds", type=int, default=2,
+                   help="fits of linfa's stock forest (slow), 0 to leave it out")
     p.add_argument("--data-seed", type=int, default=42)
     args = p.parse_args()
 
@@ -113,10 +115,17 @@ def main():
             StandardScaler(), LogisticRegression(max_iter=200)), "logreg", 1),
         ("Gaussian naive Bayes", lambda s: GaussianNB(), "nb", 1),
     ]
+    # linfa-ensemble's stock forest in the "ours" columns: what building our own forest saved.
+    linfa = ("linfa-ensemble RandomForest (stock), 1 core", lambda s: RandomForestClassifier(
+        n_estimators=args.trees, n_jobs=1, random_state=s), "linfa-rf", 1)
+    if args.linfa_seeds > 0:
+        configs.append(linfa)
     results = {c[0]: {"sk_t": [], "sk_a": [], "our_t": [], "our_a": [], "threads": 0}
                for c in configs}
     for seed in range(args.seeds):
         for label, anchor, kind, threads in configs:
+            if kind == "linfa-rf" and seed >= args.linfa_seeds:
+                continue
             r = results[label]
             t, a = sklearn_fit(anchor(seed), *split)
             r["sk_t"].append(t)
@@ -131,7 +140,8 @@ def main():
     print(f"data: {path} ({args.rows} rows x {args.features} features, 3 classes; "
           f"train on the first {train_rows}, test on the last {args.test_rows})")
     print(f"scikit-learn {sklearn.__version__}, numpy {np.__version__}; {args.trees} trees; "
-          f"{args.seeds} seeds per row: median fit time, mean held-out accuracy")
+          f"{args.seeds} seeds per row ({args.linfa_seeds} for linfa's forest): median fit time, "
+          "mean held-out accuracy")
     print(f"machine: {cores} cores; load average before {load_before[0]:.2f}, "
           f"after {load_after[0]:.2f} (other work on the machine slows both sides)\n")
     header = ["model", "sklearn fit s", "ours fit s", "ours threads", "time ours/sklearn",
