@@ -108,10 +108,22 @@ fn plans_apply_and_every_bad_input_gets_a_4xx_and_changes_nothing() {
         let rates_path = qoelab_agent::api::iface_path(&iface) + "/rates";
         let socket = dir.path().join("agent.sock");
         let patches = [
-            (r#"{"egress": {"radar": {"rate_bps": "1mbit"}}}"#, "egress.radar"),
-            (r#"{"egress": {"cam": {"rate_bps": "0bit"}}}"#, "egress.classes[0].rate_bps"),
-            (r#"{"egress": {"cam": {"rate_bps": "1gbit"}}}"#, "egress.classes[0].rate_bps"),
-            (r#"{"egress": {"cam": {"rate_bps": "2 mbits"}}}"#, "egress.cam.rate_bps"),
+            (
+                r#"{"egress": {"radar": {"rate_bps": "1mbit"}}}"#,
+                "egress.radar",
+            ),
+            (
+                r#"{"egress": {"cam": {"rate_bps": "0bit"}}}"#,
+                "egress.classes[0].rate_bps",
+            ),
+            (
+                r#"{"egress": {"cam": {"rate_bps": "1gbit"}}}"#,
+                "egress.classes[0].rate_bps",
+            ),
+            (
+                r#"{"egress": {"cam": {"rate_bps": "2 mbits"}}}"#,
+                "egress.cam.rate_bps",
+            ),
             (r#"{"ingress": {"cam": {"rate_bps": "1mbit"}}}"#, "ingress"),
         ];
         let requests = cases
