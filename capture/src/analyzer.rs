@@ -11,7 +11,9 @@ use crate::filter::Filter;
 use crate::flow::{Bin, CloseReason, Flow, FlowKey};
 use crate::record::{FlowRecord, SeriesRow};
 
-type FlowMap = HashMap<FlowKey, Flow, foldhash::fast::RandomState>;
+/// Flows are boxed: the table's free buckets (up to half of them after it grows) then cost a
+/// key and a pointer each, not a whole flow, which keeps an active flow under 1 KiB of heap.
+type FlowMap = HashMap<FlowKey, Box<Flow>, foldhash::fast::RandomState>;
 
 /// The most bins a series covers from the capture's first packet (12 days of 1 s bins);
 /// packets time-stamped later (a clock jump, a corrupt file) are left out of the series.
@@ -305,7 +307,7 @@ impl Analyzer {
         }
         self.stats.flows += 1;
         self.next_id += 1;
-        let mut flow = Flow::new(self.next_id - 1, p, from_a, ts_ns);
+        let mut flow = Box::new(Flow::new(self.next_id - 1, p, from_a, ts_ns));
         self.track.count(&mut flow, key, &seen);
         self.flows.insert(key, flow);
     }
@@ -373,7 +375,7 @@ impl Analyzer {
 
     /// Writes out the least recently active eighth of the flows.
     fn evict(&mut self) {
-        let mut lasts: Vec<u64> = self.flows.values().map(Flow::last_ns).collect();
+        let mut lasts: Vec<u64> = self.flows.values().map(|f| f.last_ns()).collect();
         let n = (lasts.len() / 8).max(1);
         let (_, &mut threshold, _) = lasts.select_nth_unstable(n - 1);
         let victims: Vec<FlowKey> = self
@@ -419,7 +421,7 @@ impl Analyzer {
     pub fn snapshot(&self) -> CaptureOutput {
         let mut flows = self.done.clone();
         let mut series = self.done_series.clone();
-        let mut active: Vec<(&FlowKey, &Flow)> = self.flows.iter().collect();
+        let mut active: Vec<(&FlowKey, &Box<Flow>)> = self.flows.iter().collect();
         active.sort_by_key(|(_, f)| f.id);
         for (key, flow) in active {
             flows.push(flow.record(key, CloseReason::Active));

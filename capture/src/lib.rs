@@ -12,7 +12,9 @@
 //! Memory is bounded: a tracked flow's state is under 1 KiB (848 bytes with the 32 bytes each
 //! direction keeps for RTT matching once it sent data; a test asserts ≤ 1024), plus, only
 //! while a direction has them, 8 bytes per unacknowledged segment beyond those 4 (at most 256)
-//! and per gap left by upstream losses (at most 64). The table holds
+//! and per gap left by upstream losses (at most 64). Measured with the flow table's slack
+//! (`tests/memory.rs`: 20,000 open flows, 10 segments in flight each): 970 bytes of heap per
+//! active flow, and 32 more per bin of a per-flow series. The table holds
 //! at most [`AnalyzerConfig::max_flows`] flows and evicts the least recently active eighth when
 //! full (counted in [`CaptureStats::flows_evicted`]).
 //!
