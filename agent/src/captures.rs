@@ -4,13 +4,15 @@
 //! | method | path | what |
 //! |---|---|---|
 //! | POST | `/v1/captures` | start a capture (a `CaptureRequest`); 201 with its id |
-//! | GET | `/v1/captures` | the captures held, running or finished |
-//! | GET | `/v1/captures/{id}` | a snapshot of the flows so far, without stopping (`?stats_only=true`: counters) |
+//! | GET | `/v1/captures` | the captures held (their requests, `lease_s` too), running or finished |
+//! | GET | `/v1/captures/{id}` | a snapshot of the flows so far, without stopping (`?stats_only=true`: counters); renews the lease |
 //! | DELETE | `/v1/captures/{id}` | stop it and return every flow record and series row |
 //!
-//! A capture never outlives its `max_duration_s`: it stops itself then, and its output waits
-//! for the client. Output nobody collects is dropped [`UNCOLLECTED_TTL`] after the capture
-//! ended, so a client that went away leaves nothing running and nothing held for long.
+//! A capture never outlives its `max_duration_s`, nor, if its request has a `lease_s`, that
+//! many seconds without a GET of it: it stops itself then, and its output waits for the
+//! client. [`AgentClient`](crate::client::AgentClient) asks for a lease and renews it for as
+//! long as the client lives. Output nobody collects is dropped [`UNCOLLECTED_TTL`] after the
+//! capture ended, so a client that went away leaves nothing running and nothing held for long.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,5 +1,12 @@
 //! A typed async client of the agent's API, on its Unix socket or over TCP with a token.
+//!
+//! Captures started through a client are leased: [`AgentClient::start_capture`] asks for a
+//! lease of [`CLIENT_LEASE_S`] unless the request names one, and a background task renews it
+//! until [`AgentClient::stop_capture`] or until every clone of the client is dropped. A client
+//! that goes away (a crashed server) thus leaves no capture running for longer than its lease;
+//! the capture's output waits on the agent as after its maximum duration.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -13,9 +20,10 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use qoelab_shaper::{ApplyReport, IfaceRef, InterfacePlan, InterfaceStats, RateChanges};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, UnixStream};
+use tokio::sync::oneshot;
 
 use crate::api::{CaptureInfo, CaptureStarted, ErrorBody, ShapedInterface, Status, iface_path};
 use crate::tcp::{Token, TokenError};
@@ -23,6 +31,10 @@ use qoelab_capture::{CaptureOutput, CaptureRequest};
 
 /// How long connecting to an agent over TCP may take.
 pub const TCP_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The lease [`AgentClient::start_capture`] asks for when the request has none, seconds; it
+/// is renewed every third of it.
+pub const CLIENT_LEASE_S: u64 = 30;
 
 /// The forms [`AgentClient::connect`] accepts, for error messages.
 const TARGET_FORMS: &str = "a socket path (/run/qoelab/agent.sock), unix:PATH, or tcp://HOST:PORT";
@@ -155,7 +167,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for T {}
 
 /// A client of one agent. It keeps its connection open between calls (clones share it; calls
 /// take turns) and opens a new one when the agent closed it; making a client connects to
-/// nothing yet.
+/// nothing yet. The captures it starts live as long as the client (see the [module](self)
+/// docs).
 #[derive(Debug, Clone)]
 pub struct AgentClient {
     target: Target,
@@ -163,6 +176,9 @@ pub struct AgentClient {
     /// Connections kept open between calls. A call takes one (or opens one), so concurrent
     /// calls, such as rate readings of several interfaces, run side by side.
     idle: Arc<Mutex<Vec<Open>>>,
+    /// The lease renewals of the captures this client (and its clones) started, by capture
+    /// id: dropping the sender ends the renewal.
+    leases: Arc<Mutex<HashMap<String, oneshot::Sender<()>>>>,
 }
 
 /// Idle connections kept per client.
@@ -194,6 +210,7 @@ impl AgentClient {
             target: Target::Unix(socket.as_ref().to_path_buf()),
             token: None,
             idle: Arc::default(),
+            leases: Arc::default(),
         }
     }
 
@@ -215,6 +232,7 @@ impl AgentClient {
             target,
             token,
             idle: Arc::default(),
+            leases: Arc::default(),
         })
     }
 
@@ -433,12 +451,59 @@ impl AgentClient {
             .await
     }
 
-    /// `POST /v1/captures`: starts a live capture.
+    /// `POST /v1/captures`: starts a live capture, with a lease of [`CLIENT_LEASE_S`] if the
+    /// request has none, renewed in the background (on the current tokio runtime) until
+    /// [`stop_capture`](Self::stop_capture) or until every clone of this client is dropped.
     pub async fn start_capture(
         &self,
         request: &CaptureRequest,
     ) -> Result<CaptureStarted, ClientError> {
-        self.call(Method::POST, "/v1/captures", Some(request)).await
+        let mut request = request.clone();
+        let lease_s = *request.lease_s.get_or_insert(CLIENT_LEASE_S);
+        let started: CaptureStarted = self
+            .call(Method::POST, "/v1/captures", Some(&request))
+            .await?;
+        let (keep, ended) = oneshot::channel();
+        {
+            let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+            leases.retain(|_, renewal| !renewal.is_closed());
+            leases.insert(started.id.clone(), keep);
+        }
+        // The renewal's own client must not hold `leases`, or the renewals would never end.
+        let renewer = AgentClient {
+            target: self.target.clone(),
+            token: self.token.clone(),
+            idle: self.idle.clone(),
+            leases: Arc::default(),
+        };
+        let every = Duration::from_secs(lease_s) / 3;
+        tokio::spawn(renewer.renew_lease(started.id.clone(), every, ended));
+        Ok(started)
+    }
+
+    /// Asks about capture `id` every `every` until `ended` (its sender dropped) or the agent no
+    /// longer knows it. A failed renewal is tried again at the next turn.
+    async fn renew_lease(self, id: String, every: Duration, mut ended: oneshot::Receiver<()>) {
+        let path = format!("/v1/captures/{id}?stats_only=true");
+        loop {
+            tokio::select! {
+                _ = &mut ended => return,
+                () = tokio::time::sleep(every) => {}
+            }
+            match self.call::<(), IgnoredAny>(Method::GET, &path, None).await {
+                Ok(_) => {}
+                Err(ClientError::Api {
+                    status: StatusCode::NOT_FOUND,
+                    ..
+                }) => {
+                    tracing::debug!(capture = %id, "the agent no longer holds the capture: lease renewal ends");
+                    return;
+                }
+                Err(err) => {
+                    tracing::warn!(capture = %id, "renewing the capture's lease failed: {err}");
+                }
+            }
+        }
     }
 
     /// `GET /v1/captures`: the captures the agent holds.
@@ -452,8 +517,13 @@ impl AgentClient {
             .await
     }
 
-    /// `DELETE /v1/captures/{id}`: stops the capture and returns everything it measured.
+    /// `DELETE /v1/captures/{id}`: stops the capture and returns everything it measured. Its
+    /// lease is no longer renewed, also if this fails (the output waits on the agent).
     pub async fn stop_capture(&self, id: &str) -> Result<CaptureOutput, ClientError> {
+        self.leases
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
         self.call::<(), _>(Method::DELETE, &format!("/v1/captures/{id}"), None)
             .await
     }

@@ -4,9 +4,10 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
 
 use common::start;
-use qoelab_agent::client::ClientError;
+use qoelab_agent::client::{AgentClient, CLIENT_LEASE_S, ClientError};
 use qoelab_capture::CaptureRequest;
 use qoelab_lab::{Lab, standard};
 
@@ -59,6 +60,7 @@ fn a_capture_started_over_the_api_measures_the_traffic() {
     request.max_duration_s = 60;
     let started = runtime.block_on(client.start_capture(&request)).unwrap();
     assert_eq!(started.request.bin_ms, 1000);
+    assert_eq!(started.request.lease_s, Some(CLIENT_LEASE_S));
 
     transfer(&lab, 2_000_000);
     let list = runtime.block_on(client.captures()).unwrap();
@@ -137,8 +139,70 @@ fn bad_capture_requests_get_4xx_naming_the_field() {
             .unwrap_err(),
     );
     assert_eq!((status, field.as_deref()), (422, Some("max_duration_s")));
+    too_long.max_duration_s = 60;
+    for lease_s in [0, 4000] {
+        too_long.lease_s = Some(lease_s);
+        let (status, field) = api_error(
+            runtime
+                .block_on(client.start_capture(&too_long))
+                .unwrap_err(),
+        );
+        assert_eq!((status, field.as_deref()), (422, Some("lease_s")));
+    }
     assert!(
         runtime.block_on(client.captures()).unwrap().is_empty(),
         "nothing was started"
     );
+}
+
+#[test]
+fn a_capture_runs_while_its_client_lives_and_stops_when_it_goes_away() {
+    let lab = Lab::standard(None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let client = start(dir.path(), &runtime);
+    // Another client, e.g. of another process: listing captures renews no lease.
+    let observer = AgentClient::new(dir.path().join("agent.sock"));
+    let running = |id: &str| {
+        let list = runtime.block_on(observer.captures()).unwrap();
+        let info = list
+            .iter()
+            .find(|c| c.id == id)
+            .expect("the capture is listed");
+        assert_eq!(info.request.lease_s, Some(1));
+        info.running
+    };
+    let mut request = CaptureRequest::new(&lab.uplink());
+    request.netns = Some(lab.router().unwrap().name().to_string());
+    request.lease_s = Some(1);
+    let starter = client.clone();
+    let id = runtime
+        .block_on(starter.start_capture(&request))
+        .unwrap()
+        .id;
+    transfer(&lab, 100_000);
+    // The clone that started it goes; `client` still renews the lease, well past 1 s.
+    drop(starter);
+    let since = Instant::now();
+    while since.elapsed() < Duration::from_millis(3500) {
+        assert!(running(&id), "the capture stopped while its client lived");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+
+    drop(client);
+    let gone = Instant::now();
+    while running(&id) {
+        assert!(
+            gone.elapsed() < Duration::from_secs(30),
+            "the capture ran on after its client went away"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let output = runtime.block_on(observer.stop_capture(&id)).unwrap();
+    let flow = output
+        .flows
+        .iter()
+        .find(|f| f.flow.protocol == "tcp")
+        .expect("the output of the capture is kept");
+    assert_eq!(flow.c2s.unique_bytes, Some(100_000));
 }

@@ -1,7 +1,7 @@
 //! Live captures as a service: start from a serde [`CaptureRequest`], snapshot while running,
 //! stop for the results. What the agent's capture endpoints mount.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -15,6 +15,9 @@ use crate::live::{self, LiveError, LiveSource};
 
 /// No capture runs longer than this, whatever the request says.
 pub const MAX_CAPTURE_DURATION: Duration = Duration::from_secs(24 * 3600);
+
+/// The longest lease a request may ask for.
+pub const MAX_LEASE: Duration = Duration::from_secs(3600);
 
 /// How often the capture thread looks at its stop flag and deadline when idle.
 const POLL: Duration = Duration::from_millis(50);
@@ -37,6 +40,11 @@ pub struct CaptureRequest {
     /// The capture stops itself after this many seconds (1 to 86400). Default 3600.
     #[serde(default = "default_max_duration_s")]
     pub max_duration_s: u64,
+    /// With a lease, the capture also stops itself when nobody asked about it (snapshot,
+    /// stats, [`LiveCapture::renew`]) for this many seconds (1 to 3600): a client that went
+    /// away leaves nothing running. Its output is kept, as at `max_duration_s`. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_s: Option<u64>,
 }
 
 fn default_bin_ms() -> u64 {
@@ -56,6 +64,7 @@ impl CaptureRequest {
             filter: Filter::default(),
             bin_ms: default_bin_ms(),
             max_duration_s: default_max_duration_s(),
+            lease_s: None,
         }
     }
 
@@ -106,6 +115,15 @@ impl CaptureRequest {
                 "1 to 86400 seconds",
             );
         }
+        if let Some(lease_s) = self.lease_s
+            && !(1..=MAX_LEASE.as_secs()).contains(&lease_s)
+        {
+            return invalid(
+                "lease_s",
+                lease_s.to_string(),
+                "1 to 3600 seconds, or none (no lease)",
+            );
+        }
         Ok(())
     }
 
@@ -152,11 +170,41 @@ enum Query {
 
 type Outcome = Result<CaptureOutput, String>;
 
+/// When a capture was last asked about, shared with its thread, which enforces the lease.
+#[derive(Debug)]
+struct Touched {
+    start: Instant,
+    /// Milliseconds after `start`.
+    at_ms: AtomicU64,
+}
+
+impl Touched {
+    fn new() -> Touched {
+        Touched {
+            start: Instant::now(),
+            at_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn renew(&self) {
+        let now_ms = self.start.elapsed().as_millis() as u64;
+        self.at_ms.fetch_max(now_ms, Ordering::Relaxed);
+    }
+
+    /// How long ago the capture was last asked about.
+    fn idle(&self) -> Duration {
+        self.start
+            .elapsed()
+            .saturating_sub(Duration::from_millis(self.at_ms.load(Ordering::Relaxed)))
+    }
+}
+
 /// A running live capture. Dropping it stops the capture.
 #[derive(Debug)]
 pub struct LiveCapture {
     request: CaptureRequest,
     stop: Arc<AtomicBool>,
+    touched: Arc<Touched>,
     queries: Mutex<Sender<Query>>,
     thread: Mutex<Option<JoinHandle<Outcome>>>,
     ended: Mutex<Option<Outcome>>,
@@ -180,19 +228,26 @@ impl LiveCapture {
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel();
         let config = request.analyzer_config();
-        let max = Duration::from_secs(request.max_duration_s).min(MAX_CAPTURE_DURATION);
-        let flag = stop.clone();
+        let limits = Limits {
+            max: Duration::from_secs(request.max_duration_s).min(MAX_CAPTURE_DURATION),
+            lease: request
+                .lease_s
+                .map(|s| Duration::from_secs(s).min(MAX_LEASE)),
+        };
+        let touched = Arc::new(Touched::new());
+        let (flag, touched_by_thread) = (stop.clone(), touched.clone());
         let thread = std::thread::Builder::new()
             .name(format!("capture-{}", request.interface))
-            .spawn(move || run(source, config, max, &flag, &rx))
+            .spawn(move || run(source, config, limits, &flag, &touched_by_thread, &rx))
             .map_err(|e| CaptureError::Failed {
                 interface: request.interface.clone(),
                 message: format!("cannot start the capture thread: {e}"),
             })?;
-        tracing::info!(interface = %request.interface, netns = ?request.netns, "capture started");
+        tracing::info!(interface = %request.interface, netns = ?request.netns, lease_s = ?request.lease_s, "capture started");
         Ok(LiveCapture {
             request: request.clone(),
             stop,
+            touched,
             queries: Mutex::new(tx),
             thread: Mutex::new(Some(thread)),
             ended: Mutex::new(None),
@@ -204,7 +259,8 @@ impl LiveCapture {
         &self.request
     }
 
-    /// Whether the capture has ended by itself (maximum duration reached, or an error).
+    /// Whether the capture has ended by itself (maximum duration reached, lease expired, or an
+    /// error).
     pub fn is_finished(&self) -> bool {
         self.ended
             .lock()
@@ -218,9 +274,17 @@ impl LiveCapture {
                 .is_none_or(JoinHandle::is_finished)
     }
 
+    /// Renews the lease (see [`CaptureRequest::lease_s`]); [`snapshot`](Self::snapshot) and
+    /// [`stats`](Self::stats) do too.
+    pub fn renew(&self) {
+        self.touched.renew();
+    }
+
     /// Everything so far, without stopping: flows that ended, running flows (close reason
-    /// `active`), series and counters. After the capture ended, its final output.
+    /// `active`), series and counters. After the capture ended, its final output. Renews the
+    /// lease.
     pub fn snapshot(&self) -> Result<CaptureOutput, CaptureError> {
+        self.renew();
         let (tx, rx) = mpsc::channel();
         if self.ask(Query::Snapshot(tx))
             && let Ok(out) = rx.recv()
@@ -230,8 +294,9 @@ impl LiveCapture {
         self.outcome()
     }
 
-    /// The counters so far (cheap: no records are built).
+    /// The counters so far (cheap: no records are built). Renews the lease.
     pub fn stats(&self) -> Result<CaptureStats, CaptureError> {
+        self.renew();
         let (tx, rx) = mpsc::channel();
         if self.ask(Query::Stats(tx))
             && let Ok(stats) = rx.recv()
@@ -287,19 +352,29 @@ impl Drop for LiveCapture {
     }
 }
 
-/// The capture loop: frames into the analyzer until stopped or the deadline passes.
+/// When a capture stops itself.
+struct Limits {
+    /// After this long in any case.
+    max: Duration,
+    /// When nobody asked about it for this long.
+    lease: Option<Duration>,
+}
+
+/// The capture loop: frames into the analyzer until stopped, the deadline passes or the lease
+/// expires.
 fn run(
     mut source: LiveSource,
     config: AnalyzerConfig,
-    max: Duration,
+    limits: Limits,
     stop: &AtomicBool,
+    touched: &Touched,
     queries: &Receiver<Query>,
 ) -> Outcome {
-    let deadline = Instant::now() + max;
+    let deadline = Instant::now() + limits.max;
     let link = source.link();
     let mut analyzer = Analyzer::new(config);
     let mut since_check: u32 = 0;
-    loop {
+    let reason = loop {
         match source.next_frame(POLL) {
             Ok(Some(frame)) => {
                 analyzer.frame(link, frame.ts_ns, frame.wire_len, frame.data);
@@ -312,8 +387,14 @@ fn run(
             Err(err) => return Err(format!("reading packets failed: {err}")),
         }
         since_check = 0;
-        if stop.load(Ordering::Relaxed) || Instant::now() >= deadline {
-            break;
+        if stop.load(Ordering::Relaxed) {
+            break "stopped";
+        }
+        if Instant::now() >= deadline {
+            break "maximum duration reached";
+        }
+        if limits.lease.is_some_and(|lease| touched.idle() >= lease) {
+            break "lease expired: nobody asked about the capture";
         }
         while let Ok(query) = queries.try_recv() {
             if let Ok(drops) = source.kernel_drops() {
@@ -328,7 +409,7 @@ fn run(
                 }
             }
         }
-    }
+    };
     // Frames already queued in the socket belong to the capture.
     while let Ok(Some(frame)) = source.next_frame(Duration::ZERO) {
         analyzer.frame(link, frame.ts_ns, frame.wire_len, frame.data);
@@ -337,7 +418,13 @@ fn run(
         .kernel_drops()
         .map_err(|e| format!("reading the drop counter failed: {e}"))?;
     analyzer.set_kernel_drops(drops);
-    tracing::info!(drops, packets = analyzer.stats().packets, "capture ended");
+    tracing::info!(
+        reason,
+        lease_s = ?limits.lease.map(|l| l.as_secs()),
+        drops,
+        packets = analyzer.stats().packets,
+        "capture ended"
+    );
     Ok(analyzer.finish())
 }
 
@@ -349,7 +436,11 @@ mod tests {
     fn requests_take_defaults_and_refuse_unknown_fields() {
         let r: CaptureRequest = serde_json::from_str(r#"{"interface": "eth9"}"#).unwrap();
         assert_eq!(r, CaptureRequest::new("eth9"));
-        assert_eq!((r.bin_ms, r.max_duration_s), (1000, 3600));
+        assert_eq!((r.bin_ms, r.max_duration_s, r.lease_s), (1000, 3600, None));
+        assert!(!serde_json::to_string(&r).unwrap().contains("lease_s"));
+        let r: CaptureRequest =
+            serde_json::from_str(r#"{"interface": "eth9", "lease_s": 30}"#).unwrap();
+        assert_eq!(r.lease_s, Some(30));
         let err = serde_json::from_str::<CaptureRequest>(r#"{"interface": "x", "iface": "y"}"#)
             .unwrap_err();
         assert!(err.to_string().contains("unknown field `iface`"), "{err}");
@@ -382,6 +473,17 @@ mod tests {
         r.netns = Some("../etc".into());
         assert!(r.validate().unwrap_err().to_string().contains("netns"));
         r.netns = None;
+        for lease_s in [0, 3601] {
+            r.lease_s = Some(lease_s);
+            assert_eq!(
+                r.validate().unwrap_err().to_string(),
+                format!(
+                    "invalid capture request: lease_s = '{lease_s}': expected 1 to 3600 \
+                     seconds, or none (no lease)"
+                )
+            );
+        }
+        r.lease_s = Some(3600);
         assert!(r.validate().is_ok());
     }
 

@@ -21,19 +21,22 @@
 //! # Capture API for the agent
 //!
 //! [`LiveCapture`] is what an HTTP endpoint mounts: start it from a [`CaptureRequest`]
-//! (serde: interface, optional netns, [`Filter`], bin size, maximum duration), poll
+//! (serde: interface, optional netns, [`Filter`], bin size, maximum duration, lease), poll
 //! [`LiveCapture::snapshot`] while it runs (e.g. for live QoE prediction), and
 //! [`LiveCapture::stop`] it to get the [`CaptureOutput`] (flow records and series, serde).
 //! The capture stops itself after its maximum duration (never more than
-//! [`MAX_CAPTURE_DURATION`]); dropping the handle stops it too, so a capture whose client went
-//! away does not run on.
+//! [`MAX_CAPTURE_DURATION`]), and, if the request has a `lease_s`, when nobody asked about it
+//! (snapshot, stats, [`LiveCapture::renew`]) for that long; either way its output waits for
+//! [`LiveCapture::stop`]. Dropping the handle stops it too. A remote client keeps the lease
+//! alive by polling; the agent's `AgentClient` does so for the captures it started, so a
+//! capture whose client went away does not run on.
 //!
 //! ```no_run
 //! use qoelab_capture::{CaptureRequest, LiveCapture};
 //! # fn demo() -> Result<(), qoelab_capture::CaptureError> {
 //! let request: CaptureRequest = serde_json::from_str(
 //!     r#"{"interface": "qlab1-wan", "netns": "qlab1-router", "bin_ms": 1000,
-//!         "max_duration_s": 600, "filter": {"protocols": ["tcp"]}}"#,
+//!         "max_duration_s": 600, "lease_s": 30, "filter": {"protocols": ["tcp"]}}"#,
 //! ).expect("valid request");
 //! let capture = LiveCapture::start(&request)?;
 //! let so_far = capture.snapshot()?; // running flows have close_reason "active"
@@ -59,7 +62,7 @@ pub mod record;
 pub mod wire;
 
 pub use analyzer::{Analyzer, AnalyzerConfig, CaptureOutput, CaptureStats};
-pub use capture::{CaptureError, CaptureRequest, LiveCapture, MAX_CAPTURE_DURATION};
+pub use capture::{CaptureError, CaptureRequest, LiveCapture, MAX_CAPTURE_DURATION, MAX_LEASE};
 pub use file::{CaptureFile, FileError};
 pub use filter::{Filter, Protocol};
 pub use record::{DirectionRecord, FlowColumns, FlowRecord, SeriesRow, columns_markdown};

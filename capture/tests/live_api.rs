@@ -1,5 +1,5 @@
 //! The capture API the agent mounts: start, snapshot while running, stop by itself at the
-//! maximum duration, stop on drop; inside a lab namespace.
+//! maximum duration or when its lease expires, stop on drop; inside a lab namespace.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -47,6 +47,7 @@ fn snapshot_while_running_then_the_capture_stops_itself_at_its_maximum_duration(
         },
         bin_ms: 100,
         max_duration_s: 2,
+        lease_s: None,
     };
     let started = Instant::now();
     let capture = LiveCapture::start(&request).unwrap();
@@ -121,4 +122,53 @@ fn dropping_the_handle_stops_the_capture_and_bad_requests_are_refused() {
         err.starts_with("cannot enter network namespace 'qlnosuchns'"),
         "{err}"
     );
+}
+
+#[test]
+fn a_leased_capture_nobody_asks_about_stops_itself_and_keeps_its_output() {
+    let lab = Lab::standard(None).expect("lab (run as root)");
+    let mut request = CaptureRequest::new(&lab.uplink());
+    request.netns = Some(lab.router().unwrap().name().to_string());
+    request.lease_s = Some(1);
+    let started = Instant::now();
+    let untouched = LiveCapture::start(&request).unwrap();
+    let renewed = LiveCapture::start(&request).unwrap();
+    exchange(&lab, 7003);
+
+    // Both captures run side by side; only `renewed` is asked about (every 300 ms).
+    let mut untouched_ended = None;
+    while untouched_ended.is_none() || started.elapsed() < Duration::from_millis(2500) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the lease of the untouched capture was not enforced"
+        );
+        assert!(!renewed.is_finished(), "a renewed lease ended the capture");
+        renewed.snapshot().unwrap();
+        if untouched_ended.is_none() && untouched.is_finished() {
+            untouched_ended = Some(started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(
+        untouched_ended.unwrap() >= Duration::from_secs(1),
+        "ended before its lease: {untouched_ended:?}"
+    );
+    let out = untouched.stop().unwrap();
+    assert!(
+        out.flows.iter().any(|f| f.flow.server_port == 7003),
+        "the output is kept: {:?}",
+        out.flows
+    );
+
+    // Not asked about any more, the renewed one ends too, a lease after the last snapshot.
+    let quiet = Instant::now();
+    while !renewed.is_finished() {
+        assert!(
+            quiet.elapsed() < Duration::from_secs(20),
+            "lease not enforced"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(quiet.elapsed() >= Duration::from_millis(500));
+    assert!(renewed.stop().is_ok());
 }

@@ -56,6 +56,7 @@ fn capture(args: CaptureArgs) -> Result<()> {
         filter: args.filter.filter(),
         bin_ms: args.output.series_bin().map_or(0, |b| b.as_millis() as u64),
         max_duration_s: args.seconds.unwrap_or(MAX_CAPTURE_DURATION.as_secs()),
+        lease_s: None,
     };
     request.validate()?;
     let mut outputs = args.output.open()?;
