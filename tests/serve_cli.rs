@@ -1,6 +1,6 @@
 //! `qoelab serve` as a user runs it: it refuses to open the API to the network without a
 //! token, serves over a database, fails sessions plainly while it has no link to shape or no
-//! agent answers, and stops cleanly on SIGTERM. (`tests/up_cli.rs` runs the same runner, agent
+//! agent answers, takes QoS reports from an MQTT broker, and stops cleanly on SIGTERM. (`tests/up_cli.rs` runs the same runner, agent
 //! client and pages against a real agent and lab.)
 
 mod http;
@@ -110,4 +110,70 @@ fn serve_refuses_half_a_link() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--downlink"), "{err}");
+}
+
+#[test]
+fn serve_refuses_a_bad_broker_url_naming_the_flag() {
+    let out = qoelab()
+        .args(["serve", "--mqtt", "tcp://broker:1883"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for part in [
+        "--mqtt",
+        "tcp://broker:1883",
+        "mqtt://HOST or mqtt://HOST:PORT",
+    ] {
+        assert!(err.contains(part), "{part} in {err}");
+    }
+}
+
+#[test]
+fn serve_stores_qos_reports_published_on_the_broker() {
+    let broker = qoelab_workload::testing::Mosquitto::start();
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server(
+        qoelab()
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--agent", "/nonexistent.sock", "--mqtt", &broker.url()])
+            .arg("--database")
+            .arg(format!("sqlite://{}", dir.path().join("mqtt.db").display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    server.wait_healthy(port, Duration::from_secs(30));
+    let report: qoelab_workload::iot::QosReport = serde_json::from_str(
+        r#"{"schema": "qoelab.iot-qos.v1", "gateway": "gw-1", "analytic": "cam-1",
+        "kind": "object-detection", "location": "cloud", "knob": 0.5, "rate_bps": 400000,
+        "frame_bytes": 50000, "period_ms": 1000, "deadline_ms": 500,
+        "started_unix_ms": 1700000000000, "report_unix_ms": 1700000010000, "elapsed_s": 10.0,
+        "final": true, "frames_expected": 10, "frames_due": 10, "frames_received": 10,
+        "frames_on_time": 9, "frames_late": 1, "frames_missing": 0, "bytes_received": 500200,
+        "throughput_bps": 400160, "latency_ms_mean": 120.0, "latency_ms_p95": 480.0,
+        "latency_ms_max": 510.0, "lateness_ms_mean": 10.0, "completeness": 1.0,
+        "on_time_ratio": 0.9, "expected_qos": 0.9, "achieved_qos": 0.81}"#,
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let reporter = runtime
+        .block_on(qoelab_workload::iot::Reporter::new(
+            None,
+            Some(&broker.url()),
+        ))
+        .unwrap();
+    // Published until stored (the server subscribes once it is up); a repeat is stored once.
+    let started = Instant::now();
+    let mut analytics = String::new();
+    while started.elapsed() < Duration::from_secs(30) && !analytics.contains("cam-1") {
+        runtime.block_on(reporter.send(&report));
+        std::thread::sleep(Duration::from_millis(300));
+        analytics = http(port, "GET", "/api/v1/analytics", "").unwrap().1;
+    }
+    assert!(analytics.contains(r#""reports":1"#), "{analytics}");
+    runtime.block_on(reporter.close());
+    assert!(server.stop("-TERM", Duration::from_secs(15)).success());
 }

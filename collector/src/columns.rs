@@ -157,7 +157,10 @@ pub fn columns_markdown() -> String {
          - IoT sessions: `label_analytics`, `label_expected_qos_mean`, `label_achieved_qos_mean`,\n  \
            `label_on_time_ratio_mean`, `label_completeness_mean`, `label_qos_shortfall` (means over the\n  \
            session's analytics of their final `qoelab.iot-qos.v1` reports);\n\
-         - external clients: whatever their application data holds (see the external-client API).\n",
+         - external clients: the fields of their application data, format `qoelab.app-qoe.v1`\n  \
+           ([`workload/FORMATS.md`](../workload/FORMATS.md#external-client-application-data--qoelabapp-qoev1)):\n  \
+           the video record's fields under the same names and units, and labels of their own\n  \
+           (`label_NAME`, NAME of lowercase letters, digits and `_`).\n",
     );
     md
 }

@@ -1,10 +1,12 @@
 //! Ingest of gateway reports in batches: QoS reports, placement decisions, allocation
 //! decisions. Each batch is validated as a whole (the error names the item and field), then
-//! stored in one transaction with its idempotency key, so a retried batch is stored once.
+//! stored in one transaction with its idempotency key and a digest of its kind and items, so a
+//! retried batch is stored once and a key reused for another batch is refused, not dropped.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use sqlx::AssertSqlSafe;
 
 use crate::db::{Db, now_ms};
@@ -18,7 +20,8 @@ pub const MAX_BATCH: usize = 10_000;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Batch<T> {
-    /// Unique per batch; a batch sent again with the same key is stored once. Optional.
+    /// Unique per batch; the same batch sent again with its key is stored once, another batch
+    /// sent with a key already used is refused (a conflict). Optional.
     pub idempotency_key: Option<String>,
     /// The items.
     pub items: Vec<T>,
@@ -117,7 +120,8 @@ pub struct AllocationDecision {
 pub struct Outcome {
     /// Items stored now.
     pub stored: usize,
-    /// Whether the batch had been stored before (same idempotency key): nothing was stored now.
+    /// Whether the batch had been stored before (same idempotency key, same kind and items):
+    /// nothing was stored now.
     pub duplicate: bool,
 }
 
@@ -156,16 +160,21 @@ fn name_ok(at: &str, field: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-fn time_ok(at: &str, ts_ms: i64) -> Result<()> {
+/// Checks that `field` holds a Unix time in milliseconds.
+pub(crate) fn unix_ms_ok(field: String, ts_ms: i64) -> Result<()> {
     // 2000-01-01 to 2100-01-01: catches seconds sent as milliseconds and the reverse.
     if !(946_684_800_000..=4_102_444_800_000).contains(&ts_ms) {
         return Err(Error::invalid(
-            format!("{at}.ts_ms"),
+            field,
             ts_ms,
             "Unix time in milliseconds (13 digits)",
         ));
     }
     Ok(())
+}
+
+fn time_ok(at: &str, ts_ms: i64) -> Result<()> {
+    unix_ms_ok(format!("{at}.ts_ms"), ts_ms)
 }
 
 fn unit_ok(at: &str, field: &str, v: f64, low_open: bool) -> Result<()> {
@@ -255,7 +264,7 @@ fn check_batch<T: Check>(batch: &Batch<T>) -> Result<()> {
 }
 
 /// How one kind of item is stored.
-trait Stored: Check {
+trait Stored: Check + Serialize {
     const KIND: &'static str;
     const INSERT: &'static str;
     const COLUMNS: usize;
@@ -313,25 +322,73 @@ impl Stored for AllocationDecision {
     }
 }
 
+/// The SHA-256 of `parts` in lowercase hex; each part is preceded by its length, so that
+/// parts cannot run into each other.
+pub(crate) fn sha256_hex(parts: &[&[u8]]) -> String {
+    let mut hash = Sha256::new();
+    for part in parts {
+        hash.update((part.len() as u64).to_le_bytes());
+        hash.update(part);
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a batch of `kind` holds, in words.
+fn noun(kind: &str) -> &str {
+    match kind {
+        "qos" => "QoS reports",
+        "placement" => "placement decisions",
+        "allocation" => "allocation decisions",
+        other => other,
+    }
+}
+
+/// The refusal of a batch of `kind` whose `key` was used for a batch of `used_for` with other
+/// content.
+fn key_reused(key: &str, used_for: &str, kind: &str) -> Error {
+    let before = if used_for == kind {
+        format!("a different batch of {} (other items)", noun(used_for))
+    } else {
+        format!("a batch of {}, not of {}", noun(used_for), noun(kind))
+    };
+    Error::Conflict(format!(
+        "idempotency_key = '{key}' was already used for {before}; nothing was stored: \
+         give every new batch a new idempotency_key (only a retry of the same batch reuses its key)"
+    ))
+}
+
 async fn store<T: Stored>(db: &Db, batch: &Batch<T>) -> Result<Outcome> {
     check_batch(batch)?;
     let mut tx = db.begin().await?;
     if let Some(key) = &batch.idempotency_key {
+        // Typed items serialize canonically: fields in declaration order, maps sorted by key.
+        let digest = sha256_hex(&[T::KIND.as_bytes(), &serde_json::to_vec(&batch.items)?]);
         let claimed = sqlx::query(
-            "INSERT INTO ingest_batches (idempotency_key, kind, items, received_ms) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (idempotency_key) DO NOTHING",
+            "INSERT INTO ingest_batches (idempotency_key, kind, items, received_ms, digest) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (idempotency_key) DO NOTHING",
         )
         .bind(key)
         .bind(T::KIND)
         .bind(batch.items.len() as i64)
         .bind(now_ms())
+        .bind(&digest)
         .execute(&mut *tx)
         .await?;
         if claimed.rows_affected() == 0 {
-            return Ok(Outcome {
-                stored: 0,
-                duplicate: true,
-            });
+            let (used_for, stored_digest): (String, Option<String>) = sqlx::query_as(
+                "SELECT kind, digest FROM ingest_batches WHERE idempotency_key = $1",
+            )
+            .bind(key)
+            .fetch_one(&mut *tx)
+            .await?;
+            // Batches stored before digests were kept have none: the kind alone decides.
+            if used_for == T::KIND && stored_digest.is_none_or(|d| d == digest) {
+                return Ok(Outcome {
+                    stored: 0,
+                    duplicate: true,
+                });
+            }
+            return Err(key_reused(key, &used_for, T::KIND));
         }
     }
     // Rows per statement: PostgreSQL allows 65535 parameters; fewer, larger statements are faster.

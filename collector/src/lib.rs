@@ -7,11 +7,12 @@
 //! - [`columns`]: the dataset's column documentation (`COLUMNS.md`).
 //! - [`features`]: correlation of flows, series, profile and application report into one row.
 //! - [`runner`]: runs campaigns session by session; serves external clients.
+//! - [`application`]: the application data external clients report (`qoelab.app-qoe.v1`).
 //! - [`workloads`]: the built-in workloads (video, IoT) as the runner's driver, in a lab or not.
 //! - [`network`]: the runner's link through the agent (shaping plans, live captures).
 //! - [`trace_shaping`]: a bandwidth trace played on a shaped interface, rates changed in place.
 //! - [`events`]: progress events for live views.
-//! - [`mqtt`]: QoS reports from `qoelab/+/+/qos` on an MQTT broker.
+//! - [`mqtt`]: QoS reports and placement/allocation decisions from an MQTT broker.
 //! - [`ingest`]: batches of QoS reports and placement/allocation decisions, idempotent.
 //! - [`export`]: CSV, JSON Lines and Parquet datasets, streamed.
 //! - [`form`]: campaign specs as typed into a form or on the command line.
@@ -20,6 +21,7 @@
 //! Not here: HTML (the web crate renders), shaping and capture (the agent does them).
 
 pub mod appliance;
+pub mod application;
 pub mod campaign;
 pub mod columns;
 pub mod db;

@@ -19,6 +19,7 @@ use serde_json::Value;
 use tokio::sync::{Mutex, Notify, OnceCell};
 use tokio_util::sync::CancellationToken;
 
+use crate::application;
 use crate::campaign::{self, Campaign, CampaignStatus, Profile, SessionStatus, Workload};
 use crate::db::Db;
 use crate::error::{Error, Result};
@@ -440,11 +441,12 @@ impl<N: Network, D: Driver> Runner<N, D> {
         Ok(session)
     }
 
-    /// The external client finished session `id` and reports its application data (a JSON
-    /// object; see [`check_application`]). The capture stops, the link is unshaped, the
+    /// The external client finished session `id` and reports its application data (format
+    /// `qoelab.app-qoe.v1`, see [`application::check`]; refused data leaves the session
+    /// running, so the client can send it again). The capture stops, the link is unshaped, the
     /// session is correlated and stored.
     pub async fn external_finish(&self, id: i64, application: Value) -> Result<()> {
-        check_application(&application)?;
+        application::check(&application)?;
         let session = self.running_external(id).await?;
         let capture_id = {
             let mut active = self.active.lock().await;
@@ -511,37 +513,6 @@ impl<N: Network, D: Driver> Runner<N, D> {
         }
         Ok(session)
     }
-}
-
-/// Checks an external client's application data: a JSON object whose values are numbers,
-/// booleans, strings or null (nested values are kept but not used as labels); known QoE fields
-/// must be non-negative numbers.
-pub fn check_application(data: &Value) -> Result<()> {
-    let Value::Object(map) = data else {
-        return Err(Error::invalid(
-            "application",
-            data,
-            "a JSON object, e.g. {\"stall_count\": 0, \"startup_delay_s\": 1.2}",
-        ));
-    };
-    for key in [
-        "stall_count",
-        "total_stall_s",
-        "startup_delay_s",
-        "avg_bitrate_kbps",
-        "stall_ratio",
-    ] {
-        if let Some(v) = map.get(key)
-            && !v.as_f64().is_some_and(|x| x.is_finite() && x >= 0.0)
-        {
-            return Err(Error::invalid(
-                format!("application.{key}"),
-                v,
-                "a number ≥ 0",
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Cancels `cancel` once campaign `id` is no longer running (checked every second).
@@ -623,30 +594,5 @@ impl<N: Network, D: Driver> Control for Runner<N, D> {
     }
     fn external_finish(&self, id: i64, application: Value) -> BoxFuture<'_, Result<()>> {
         Box::pin(Runner::external_finish(self, id, application))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn application_data_is_checked_with_field_names() {
-        check_application(&json!({"stall_count": 1, "qoe_class": "low", "segments": [1, 2]}))
-            .unwrap();
-        let err = check_application(&json!([1, 2])).unwrap_err().to_string();
-        assert!(
-            err.contains("application") && err.contains("JSON object"),
-            "{err}"
-        );
-        let err = check_application(&json!({"stall_count": -1}))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("application.stall_count = '-1'"), "{err}");
-        let err = check_application(&json!({"startup_delay_s": "slow"}))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("application.startup_delay_s"), "{err}");
     }
 }

@@ -3,6 +3,7 @@
 mod common;
 
 use common::TestDb;
+use qoelab_collector::Error;
 use qoelab_collector::ingest::{self, AllocationDecision, Batch, PlacementDecision, QosReport};
 
 fn report(i: i64) -> QosReport {
@@ -53,6 +54,117 @@ async fn a_retried_batch_is_stored_once() {
     }
 }
 
+fn placement(analytic: &str) -> PlacementDecision {
+    PlacementDecision {
+        gateway: "gw1".into(),
+        analytic: analytic.into(),
+        location: "edge".into(),
+        image: "yolo:1".into(),
+        layers_fetched: vec!["sha256:a".into()],
+        bytes_fetched: 1 << 20,
+        ts_ms: 1_700_000_000_000,
+    }
+}
+
+async fn placements_stored(db: &qoelab_collector::Db) -> i64 {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM placement_decisions")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    n
+}
+
+#[tokio::test]
+async fn a_key_used_for_another_batch_is_refused_not_dropped() {
+    for t in TestDb::both().await {
+        let qos = Batch {
+            idempotency_key: Some("k-1".into()),
+            items: vec![report(1)],
+        };
+        ingest::qos_reports(&t.db, &qos).await.unwrap();
+
+        // The same key on a batch of another kind: a conflict naming the key and its first use.
+        let placements = Batch {
+            idempotency_key: Some("k-1".into()),
+            items: vec![placement("cam1")],
+        };
+        let err = ingest::placement_decisions(&t.db, &placements)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+        let text = err.to_string();
+        for part in [
+            "idempotency_key = 'k-1'",
+            "a batch of QoS reports, not of placement decisions",
+            "new idempotency_key",
+        ] {
+            assert!(text.contains(part), "{part} in {text}");
+        }
+        assert_eq!(placements_stored(&t.db).await, 0);
+
+        // The same key and kind with other items: refused too, the first batch kept.
+        let other = Batch {
+            idempotency_key: Some("k-1".into()),
+            items: vec![report(2)],
+        };
+        let err = ingest::qos_reports(&t.db, &other).await.unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("a different batch of QoS reports (other items)"),
+            "{err}"
+        );
+        let stored = ingest::qos_between(&t.db, "gw1", "cam1", 0, i64::MAX)
+            .await
+            .unwrap();
+        assert_eq!(stored, vec![report(1)]);
+
+        // The same batch again is a repeat, and a new key stores the other batches.
+        assert!(ingest::qos_reports(&t.db, &qos).await.unwrap().duplicate);
+        let fresh = Batch {
+            idempotency_key: Some("k-2".into()),
+            ..placements
+        };
+        assert_eq!(
+            ingest::placement_decisions(&t.db, &fresh)
+                .await
+                .unwrap()
+                .stored,
+            1
+        );
+        assert_eq!(placements_stored(&t.db).await, 1);
+
+        // A key stored before digests were kept (no digest): a repeat if the kind matches.
+        sqlx::query(
+            "INSERT INTO ingest_batches (idempotency_key, kind, items, received_ms) \
+             VALUES ('old-1', 'placement', 1, 0)",
+        )
+        .execute(t.db.pool())
+        .await
+        .unwrap();
+        let old = Batch {
+            idempotency_key: Some("old-1".into()),
+            items: vec![placement("cam2")],
+        };
+        assert!(
+            ingest::placement_decisions(&t.db, &old)
+                .await
+                .unwrap()
+                .duplicate
+        );
+        let err = ingest::qos_reports(
+            &t.db,
+            &Batch {
+                idempotency_key: Some("old-1".into()),
+                items: vec![report(3)],
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+        assert_eq!(placements_stored(&t.db).await, 1);
+    }
+}
+
 #[tokio::test]
 async fn a_bad_item_rejects_the_whole_batch_and_keeps_what_was_stored() {
     for t in TestDb::both().await {
@@ -95,15 +207,7 @@ async fn a_bad_item_rejects_the_whole_batch_and_keeps_what_was_stored() {
 #[tokio::test]
 async fn decisions_are_validated_and_stored() {
     for t in TestDb::both().await {
-        let placement = PlacementDecision {
-            gateway: "gw1".into(),
-            analytic: "cam1".into(),
-            location: "edge".into(),
-            image: "yolo:1".into(),
-            layers_fetched: vec!["sha256:a".into()],
-            bytes_fetched: 1 << 20,
-            ts_ms: 1_700_000_000_000,
-        };
+        let placement = placement("cam1");
         let ok = ingest::placement_decisions(
             &t.db,
             &Batch {

@@ -13,6 +13,7 @@ use qoelab_collector::Db;
 use qoelab_collector::campaign::Profile;
 use qoelab_collector::db::redact;
 use qoelab_collector::events::Events;
+use qoelab_collector::mqtt;
 use qoelab_collector::network::{AgentNetwork, Link};
 use qoelab_collector::runner::{Control, Network, Runner};
 use qoelab_collector::session::Results;
@@ -39,6 +40,8 @@ pub struct ServeArgs {
     agent_token_file: Option<PathBuf>,
     #[command(flatten)]
     link: LinkArgs,
+    #[command(flatten)]
+    mqtt: MqttArgs,
     /// Token for the API (Authorization: Bearer TOKEN) and the pages' login.
     #[arg(long, env = "QOELAB_TOKEN", hide_env_values = true)]
     token: Option<String>,
@@ -83,6 +86,49 @@ impl LinkArgs {
     }
 }
 
+/// The MQTT ingest, off unless --mqtt names a broker.
+#[derive(Debug, Args)]
+pub struct MqttArgs {
+    /// MQTT broker to take gateway data from, mqtt://HOST[:PORT]: QoS reports on
+    /// qoelab/+/+/qos, decision batches on qoelab/+/placements and qoelab/+/allocations.
+    #[arg(long, env = "QOELAB_MQTT", value_name = "URL", value_parser = mqtt_url)]
+    mqtt: Option<String>,
+    /// Client id at the broker, which keeps the messages not stored yet under it while the
+    /// collector is stopped; give each collector on one broker its own.
+    #[arg(long, env = "QOELAB_MQTT_CLIENT_ID", default_value = mqtt::DEFAULT_CLIENT_ID,
+          value_name = "ID", value_parser = mqtt_client_id)]
+    mqtt_client_id: String,
+}
+
+fn mqtt_url(url: &str) -> std::result::Result<String, String> {
+    mqtt::parse_url(url)
+        .map(|_| url.to_string())
+        .map_err(|_| format!("accepted: {}", mqtt::URL_FORM))
+}
+
+fn mqtt_client_id(id: &str) -> std::result::Result<String, String> {
+    mqtt::check_client_id(id)
+        .map(|()| id.to_string())
+        .map_err(|_| format!("accepted: {}", mqtt::CLIENT_ID_FORM))
+}
+
+/// The MQTT subscriber's task.
+pub type MqttTask = JoinHandle<qoelab_collector::Result<()>>;
+
+impl MqttArgs {
+    /// Subscribes to the broker until `shutdown`, if one was given.
+    pub fn spawn(&self, db: &Db, shutdown: &CancellationToken) -> Option<MqttTask> {
+        let url = self.mqtt.clone()?;
+        eprintln!("qoelab: MQTT ingest from {url} as {}", self.mqtt_client_id);
+        Some(tokio::spawn(mqtt::run(
+            db.clone(),
+            url,
+            self.mqtt_client_id.clone(),
+            shutdown.clone(),
+        )))
+    }
+}
+
 /// Series bin of the sessions' captures, ms.
 const BIN_MS: u64 = 1000;
 
@@ -114,6 +160,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         );
         let shutdown = CancellationToken::new();
         let events = Events::default();
+        let mqtt = args.mqtt.spawn(&db, &shutdown);
         let (control, runner) = match args.link.link() {
             Some(link) => {
                 let network = AgentNetwork::new(client, link);
@@ -129,7 +176,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
             redact(&args.db.database),
             args.agent
         );
-        serve_until_stopped(listener, app, shutdown, runner).await
+        serve_until_stopped(listener, app, shutdown, runner, mqtt).await
     })
 }
 
@@ -154,13 +201,15 @@ pub fn spawn_runner<N: Network, D: qoelab_collector::runner::Driver>(
 /// The runner's task.
 pub type RunnerTask = JoinHandle<qoelab_collector::Result<()>>;
 
-/// Serves `app` on `listener` until Ctrl-C or SIGTERM, then stops the runner: its running
-/// session goes back to pending and the link is unshaped.
+/// Serves `app` on `listener` until Ctrl-C or SIGTERM, then stops the runner (its running
+/// session goes back to pending and the link is unshaped) and the MQTT ingest (what it has
+/// not stored stays with the broker).
 pub async fn serve_until_stopped(
     listener: tokio::net::TcpListener,
     app: App,
     shutdown: CancellationToken,
     runner: RunnerTask,
+    mqtt: Option<MqttTask>,
 ) -> Result<()> {
     let stopped = shutdown.clone();
     let stop = async move {
@@ -181,6 +230,12 @@ pub async fn serve_until_stopped(
     let watch = tokio::spawn(watch);
     qoelab_web::serve(listener, app, stop).await?;
     shutdown.cancel();
+    if let Some(mqtt) = mqtt {
+        match tokio::time::timeout(Duration::from_secs(10), mqtt).await {
+            Ok(joined) => joined?.context("the MQTT ingest failed")?,
+            Err(_) => tracing::warn!("the MQTT ingest did not stop within 10 s"),
+        }
+    }
     match tokio::time::timeout(Duration::from_secs(30), watch).await {
         Ok(joined) => joined??.context("the campaign runner failed"),
         Err(_) => {

@@ -23,7 +23,7 @@ use qoelab_web::{App, ClientView};
 use tokio_util::sync::CancellationToken;
 
 use super::campaign::DatabaseArg;
-use super::serve::{open, serve_until_stopped, spawn_runner};
+use super::serve::{MqttArgs, open, serve_until_stopped, spawn_runner};
 
 /// Options of `qoelab up`.
 #[derive(Debug, Args)]
@@ -48,6 +48,8 @@ pub struct UpArgs {
     /// Token for the API (Authorization: Bearer TOKEN) and the pages' login.
     #[arg(long, env = "QOELAB_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    #[command(flatten)]
+    mqtt: MqttArgs,
 }
 
 /// Bandwidth limits of the demo campaign: from stalling to smooth at the top bitrate.
@@ -97,6 +99,7 @@ async fn serve(
         runner.start(id).await?;
     }
     let shutdown = CancellationToken::new();
+    let mqtt = args.mqtt.spawn(&db, &shutdown);
     let (control, task) = spawn_runner(runner, &shutdown);
     // The pages read the agent through a client of their own.
     let view = ClientView::new(AgentClient::new(run_dir.join("agent.sock")), 1000);
@@ -114,7 +117,7 @@ async fn serve(
         None => println!("  start a campaign at {url}campaigns/new"),
     }
     println!("  Ctrl-C stops it and removes the lab");
-    serve_until_stopped(listener, app, shutdown, task).await
+    serve_until_stopped(listener, app, shutdown, task, mqtt).await
 }
 
 /// The standard lab named `name`; a lab of that name left by a process that died is removed

@@ -149,8 +149,9 @@ fn paths() -> Value {
         "/api/v1/sessions/{id}/start": { "post": op("external clients", "Start playing a session", vec![session()], None,
             &[("200", "The link is shaped and the capture runs", Some(schema("Session")))]) },
         "/api/v1/sessions/{id}/finish": { "post": op("external clients", "Finish a session with its QoE record",
-            vec![session()], Some(json!({ "type": "object", "description": "The application's QoE record, e.g. {\"stall_count\": 0, \"startup_delay_s\": 1.2}; known QoE fields must be numbers >= 0" })),
-            &[("200", "Stored", Some(schema("Session")))]) },
+            vec![session()], Some(schema("AppQoe")),
+            &[("200", "Stored", Some(schema("Session"))),
+              ("422", "A field of the record is refused (the problem names it); the session keeps running, so send the record again", Some(schema("Problem")))]) },
         "/api/v1/sessions/{id}/prediction": { "get": op("sessions", "Predict a session's QoE", vec![session()], None,
             &[("200", "Predictions of the newest models: from the stored features, or live from the running capture", Some(schema("Predictions")))]) },
         "/api/v1/ingest/qos": ingest("QoS reports", "QosReport"),
@@ -276,6 +277,7 @@ fn schemas() -> Value {
             "gateway": { "type": "string" }, "analytic": { "type": "string" },
             "knob": { "type": "number", "exclusiveMinimum": 0, "maximum": 1 },
             "rate_bps": { "type": "integer", "minimum": 0 }, "algorithm": { "type": "string" }, "ts_ms": { "type": "integer" } } },
+        "AppQoe": app_qoe(),
         "Outcome": { "type": "object", "properties": {
             "stored": { "type": "integer" }, "duplicate": { "type": "boolean" } } },
         "AnalyticSeen": { "type": "object", "properties": {
@@ -308,6 +310,51 @@ fn schemas() -> Value {
         "AgentState": { "type": "object", "properties": {
             "connected": { "type": "boolean" }, "status": { "type": ["object", "null"] },
             "interfaces": { "type": ["array", "null"], "items": { "type": "object" } }, "error": nullable("string") } }
+    })
+}
+
+/// `qoelab.app-qoe.v1`, an external client's application data (`workload/FORMATS.md`): the
+/// video QoE record's fields with their types and units, any other field a label.
+fn app_qoe() -> Value {
+    let or_null = |t: &str, mut extra: Value| {
+        extra["type"] = json!([t, "null"]);
+        extra
+    };
+    let text = || or_null("string", json!({}));
+    let count = |unit: &str| or_null("integer", json!({ "minimum": 0, "description": unit }));
+    let seconds = |what: &str| or_null("number", json!({ "minimum": 0, "description": what }));
+    let array = |items: Value| or_null("array", json!({ "items": items }));
+    json!({
+        "type": "object",
+        "description": "qoelab.app-qoe.v1 (workload/FORMATS.md): the fields of the video QoE record (qoelab.video-qoe.v1) with its types and units, any of them may be left out or null (not measured); every other field is a label named with lowercase letters, digits and _ (dataset column label_NAME) holding a number, boolean, string or null",
+        "propertyNames": { "pattern": "^[a-z0-9_]{1,64}$" },
+        "additionalProperties": { "type": ["number", "boolean", "string", "null"] },
+        "properties": {
+            "schema": { "type": "string", "enum": ["qoelab.app-qoe.v1", "qoelab.video-qoe.v1"] },
+            "session": text(), "server": text(), "abr": text(),
+            "started_unix_ms": or_null("integer", json!({ "minimum": 946_684_800_000u64, "maximum": 4_102_444_800_000u64,
+                "description": "Session start, Unix ms; stalls count from it" })),
+            "duration_s": seconds("Session start to end, s"),
+            "media_s": seconds("Media downloaded, s"),
+            "segment_duration_s": seconds("Media length of a segment, s"),
+            "ladder_bps": array(json!({ "type": "integer", "minimum": 0 })),
+            "startup_delay_s": seconds("Session start to playback start, s"),
+            "stall_count": count("Stalls after startup"),
+            "stall_time_s": seconds("Total stall time after startup, s"),
+            "stall_ratio": or_null("number", json!({ "minimum": 0, "maximum": 1 })),
+            "avg_bitrate_bps": count("Mean bitrate played, bit/s"),
+            "switch_count": count("Bitrate switches"),
+            "switch_magnitude_bps": count("Sum of bitrate changes, bit/s"),
+            "bytes": count("Media bytes received"),
+            "avg_throughput_bps": count("Download throughput, bit/s"),
+            "qoe_lin": or_null("number", json!({})), "qoe_log": or_null("number", json!({})),
+            "stall": or_null("boolean", json!({})),
+            "qoe_class": { "enum": ["low", "medium", "high", null] },
+            "stalls": array(json!({ "type": "object", "required": ["start_s", "duration_s"], "additionalProperties": false,
+                "properties": { "start_s": { "type": "number", "minimum": 0, "description": "s since the session's start" },
+                    "duration_s": { "type": "number", "exclusiveMinimum": 0 } } })),
+            "segments": array(json!({ "type": "object", "additionalProperties": { "type": "number", "minimum": 0 } }))
+        }
     })
 }
 

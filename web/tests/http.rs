@@ -379,6 +379,27 @@ async fn ingest_is_idempotent_counted_and_shown_as_analytics() {
         assert_eq!(r.json(), json!({"stored": 5, "duplicate": false}));
         let r = c.post_json("/api/v1/ingest/qos", &batch).await.expect(200);
         assert_eq!(r.json()["duplicate"], true);
+        // The key again on another batch, of another kind or with other items: 409, and
+        // nothing of it is taken for a repeat.
+        let other = json!({"idempotency_key": "gw1-1", "items": [qos("cam-1", 7, json!(0.5))]});
+        let r = c.post_json("/api/v1/ingest/qos", &other).await.expect(409);
+        assert!(
+            r.text().contains(
+                "idempotency_key = 'gw1-1' was already used for a different batch of QoS reports"
+            ),
+            "{}",
+            r.text()
+        );
+        let placements = json!({"idempotency_key": "gw1-1", "items": [{"gateway": "gw1", "analytic": "cam-1",
+            "location": "edge", "image": "yolo:1", "ts_ms": 1_700_000_000_000i64}]});
+        let r = c
+            .post_json("/api/v1/ingest/placements", &placements)
+            .await
+            .expect(409);
+        assert!(
+            r.text()
+                .contains("a batch of QoS reports, not of placement decisions")
+        );
         let bad = json!({"items": [qos("cam-1", 9, json!(0.5)), qos("cam-1", 10, json!(1.5))]});
         let r = c.post_json("/api/v1/ingest/qos", &bad).await.expect(422);
         assert_eq!(r.field(), "items[1].knob");
@@ -421,9 +442,9 @@ async fn ingest_is_idempotent_counted_and_shown_as_analytics() {
         for line in [
             r#"qoelab_ingest_items_total{kind="qos"} 5"#,
             r#"qoelab_ingest_duplicate_batches_total{kind="qos"} 1"#,
-            r#"qoelab_ingest_rejected_batches_total{kind="qos"} 3"#,
+            r#"qoelab_ingest_rejected_batches_total{kind="qos"} 4"#,
             r#"qoelab_ingest_items_total{kind="allocation"} 1"#,
-            r#"qoelab_ingest_rejected_batches_total{kind="placement"} 1"#,
+            r#"qoelab_ingest_rejected_batches_total{kind="placement"} 2"#,
             "qoelab_agent_up 0",
         ] {
             assert!(metrics.contains(line), "{line} in\n{metrics}");
@@ -490,23 +511,63 @@ async fn external_clients_take_start_and_finish_sessions() {
                 .await
                 .expect(200);
             tokio::time::sleep(Duration::from_millis(1100)).await;
-            let r = c
-                .post_json(
-                    &format!("/api/v1/sessions/{sid}/finish"),
-                    &json!({"stall_count": -1}),
-                )
-                .await
-                .expect(422);
-            assert_eq!(r.field(), "application.stall_count");
+            // Records outside qoelab.app-qoe.v1: 422 naming the field; the session keeps
+            // running, so the client can send the record again.
+            for (record, field) in [
+                (json!({"stall_count": "none"}), "application.stall_count"),
+                (json!({"stall_count": -1}), "application.stall_count"),
+                (json!({"stall_time_s": -0.5}), "application.stall_time_s"),
+                (json!({"qoe_class": "great"}), "application.qoe_class"),
+                (json!({"buffer": {"mean_s": 2}}), "application.buffer"),
+                (json!({"Player-Name": "exo"}), "application.Player-Name"),
+                (
+                    json!({"stalls": [{"start_s": 1, "duration_s": 0}]}),
+                    "application.stalls[0].duration_s",
+                ),
+                (json!([1, 2]), "application"),
+            ] {
+                let r = c
+                    .post_json(&format!("/api/v1/sessions/{sid}/finish"), &record)
+                    .await
+                    .expect(422);
+                assert_eq!(r.field(), field, "{record}");
+                assert!(!r.json()["accepted"].as_str().unwrap().is_empty());
+            }
+            let session = c.api(&format!("/api/v1/sessions/{sid}")).await;
+            assert_eq!(session["session"]["status"], "running");
+            let record = json!({"schema": "qoelab.app-qoe.v1", "stall_count": 1, "stall_time_s": 0.4,
+                "stall": true, "qoe_class": "medium", "stalls": [{"start_s": 0.2, "duration_s": 0.4}],
+                "player": "exoplayer", "cdn_hit": false});
             let done = c
-                .post_json(
-                    &format!("/api/v1/sessions/{sid}/finish"),
-                    &json!({"stall_count": 0, "qoe_class": "high"}),
-                )
+                .post_json(&format!("/api/v1/sessions/{sid}/finish"), &record)
                 .await
                 .expect(200)
                 .json();
             assert_eq!(done["status"], "done");
+            let features = &c.api(&format!("/api/v1/sessions/{sid}")).await["features"];
+            for (column, value) in [
+                ("label_stall_count", json!(1)),
+                ("label_stall_time_s", json!(0.4)),
+                ("label_stall", json!(1)),
+                ("label_qoe_class", json!("medium")),
+                ("label_player", json!("exoplayer")),
+                ("label_cdn_hit", json!(0)),
+            ] {
+                assert_eq!(features[column], value, "{column} in {features}");
+            }
+            assert!(
+                features.get("label_stalls").is_none() && features.get("label_schema").is_none()
+            );
+        }
+        let export = c
+            .get(&format!("/api/v1/campaigns/{id}/export?format=jsonl"))
+            .await
+            .expect(200)
+            .text();
+        assert_eq!(export.lines().count(), 2);
+        for line in export.lines() {
+            let row: Value = serde_json::from_str(line).unwrap();
+            assert_eq!(row["label_player"], "exoplayer", "{row}");
         }
         c.post_json(&format!("/api/v1/campaigns/{id}/next"), &json!({}))
             .await

@@ -66,8 +66,9 @@ pub async fn external_start(
     Ok(axum::Json(app.control().external_start(id).await?))
 }
 
-/// `POST /api/v1/sessions/{id}/finish` with the application's QoE record (a JSON object):
-/// the capture stops and the session is stored.
+/// `POST /api/v1/sessions/{id}/finish` with the application's data (`qoelab.app-qoe.v1`, see
+/// `qoelab_collector::application`): the capture stops and the session is stored. Refused
+/// data is a 422 naming the field, and the session keeps running.
 pub async fn external_finish(
     State(app): State<App>,
     Path(id): Path<i64>,
