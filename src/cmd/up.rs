@@ -162,6 +162,7 @@ async fn queue_demo(db: &Db, sessions: u32, duration_s: f64) -> Result<Option<i6
         losses: Vec::new(),
         workload: Workload::Video { abr: "mpc".into() },
         seed: 1,
+        gateway: None,
     };
     Ok(Some(campaign::create(db, &spec).await?))
 }
