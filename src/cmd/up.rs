@@ -114,7 +114,7 @@ async fn serve(
         None => println!("  start a campaign at {url}campaigns/new"),
     }
     println!("  Ctrl-C stops it and removes the lab");
-    serve_until_stopped(listener, app, shutdown, task).await
+    serve_until_stopped(listener, app, shutdown, vec![task]).await
 }
 
 /// The standard lab named `name`; a lab of that name left by a process that died is removed
