@@ -652,6 +652,20 @@ mod tests {
     }
 
     #[test]
+    fn the_kubernetes_configmaps_gateways_file_is_valid() {
+        let manifest = include_str!("../deploy/k8s/configmap.yaml");
+        let (_, block) = manifest.split_once("gateways.toml: |\n").unwrap();
+        let text: String = block
+            .lines()
+            .take_while(|l| l.is_empty() || l.starts_with("    "))
+            .map(|l| format!("{}\n", l.strip_prefix("    ").unwrap_or(l)))
+            .collect();
+        let gateways = parsed(&text).unwrap();
+        assert!(gateways.len() >= 2, "{gateways:?}");
+        assert!(gateways.iter().all(|g| g.agent.starts_with("tcp://")));
+    }
+
+    #[test]
     fn options_define_one_gateway_and_cannot_be_mixed_with_a_file() {
         let gateways = load(None, GatewayArgs::default()).unwrap();
         assert_eq!(gateways[0].name, "default");
