@@ -6,7 +6,9 @@ granted by the systemd unit, the compose file and the Kubernetes DaemonSet; ever
 docker-compose.yml must be documented in .env.example; every Kubernetes manifest needs
 apiVersion, kind, metadata.name and the qoelab namespace; kustomization.yaml must list every
 manifest; every ConfigMap key, Secret key, `$(VAR)`, volume and port name a manifest uses must
-exist; token files must not be readable by others; Services must select a workload.
+exist; token files must not be readable by others; Services must select a workload; the
+server's --gateways file must be a key of a mounted ConfigMap whose gateways have unique names,
+agents at the DaemonSet's TCP port and token files in a mounted Secret.
 
 Usage: python3 deploy/check_consistency.py [REPOSITORY_ROOT]. Prints every problem and exits 1
 if there is any.
@@ -15,6 +17,7 @@ if there is any.
 import configparser
 import re
 import sys
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -155,10 +158,21 @@ def check_manifests(docs, kept):
             if "--token-file" in args:
                 token = args[args.index("--token-file") + 1]
                 check_token_mount(where, token, container, volumes, secret_keys)
+            if "--gateways" in args:
+                path = args[args.index("--gateways") + 1]
+                check_gateways(where, path, container, volumes, by_kind, secret_keys)
         for volume in volumes.values():
             secret = volume.get("secret")
             if secret and secret["secretName"] not in secret_keys:
                 problem(where, f"volume {volume['name']}: no Secret {secret['secretName']}")
+            config = volume.get("configMap")
+            if config:
+                keys = config_keys.get(config["name"])
+                if keys is None:
+                    problem(where, f"volume {volume['name']}: no ConfigMap {config['name']}")
+                for item in config.get("items", []):
+                    if keys is not None and item["key"] not in keys:
+                        problem(where, f"volume {volume['name']}: ConfigMap {config['name']} has no key {item['key']}")
     agent = by_kind.get("DaemonSet", {}).get("qoelab-agent")
     if agent is None:
         problem("agent.yaml", "no DaemonSet qoelab-agent")
@@ -173,20 +187,79 @@ def check_manifests(docs, kept):
         check_service(name, service, list(pod_specs(docs)))
 
 
-def check_token_mount(where, token, container, volumes, secret_keys):
+def mounted(path, container, volumes):
+    """(volume, path inside it) of the file at `path` in `container`, or (None, None)."""
     for mount in container.get("volumeMounts", []):
         prefix = mount["mountPath"].rstrip("/") + "/"
-        if token.startswith(prefix):
-            secret = volumes.get(mount["name"], {}).get("secret")
-            if not secret:
-                problem(where, f"--token-file {token} is not in a Secret volume")
-                return
-            if secret.get("defaultMode", 0o644) & 0o007:
-                problem(where, f"--token-file {token}: defaultMode lets others read it")
-            if token[len(prefix):] not in secret_keys.get(secret["secretName"], set()):
-                problem(where, f"--token-file {token}: Secret {secret['secretName']} lacks that key")
-            return
-    problem(where, f"--token-file {token} is in no mounted volume")
+        if path.startswith(prefix):
+            return volumes.get(mount["name"], {}), path[len(prefix):]
+    return None, None
+
+
+def check_token_mount(where, token, container, volumes, secret_keys):
+    volume, name = mounted(token, container, volumes)
+    if volume is None:
+        problem(where, f"token file {token} is in no mounted volume")
+        return
+    secret = volume.get("secret")
+    if not secret:
+        problem(where, f"token file {token} is not in a Secret volume")
+        return
+    if secret.get("defaultMode", 0o644) & 0o007:
+        problem(where, f"token file {token}: defaultMode lets others read it")
+    if name not in secret_keys.get(secret["secretName"], set()):
+        problem(where, f"token file {token}: Secret {secret['secretName']} lacks that key")
+
+
+def check_gateways(where, path, container, volumes, by_kind, secret_keys):
+    """The --gateways file: a key of a mounted ConfigMap, one [[gateway]] per gateway node with
+    a unique name, an agent at tcp://HOST:PORT on the DaemonSet's port, and its token file in
+    a mounted Secret that others may not read."""
+    volume, name = mounted(path, container, volumes)
+    config = (volume or {}).get("configMap")
+    if not config:
+        problem(where, f"--gateways {path} is not in a mounted ConfigMap volume")
+        return
+    key = next((i["key"] for i in config.get("items", []) if i["path"] == name), name)
+    text = by_kind.get("ConfigMap", {}).get(config["name"], {}).get("data", {}).get(key)
+    if text is None:
+        problem(where, f"--gateways {path}: ConfigMap {config['name']} has no key {key}")
+        return
+    try:
+        gateways = tomllib.loads(text).get("gateway", [])
+    except tomllib.TOMLDecodeError as e:
+        problem(where, f"--gateways {path}: ConfigMap key {key} is not TOML: {e}")
+        return
+    if not gateways:
+        problem(where, f"--gateways {path}: no [[gateway]] entry")
+    port = agent_port(by_kind.get("DaemonSet", {}).get("qoelab-agent"))
+    names = set()
+    for i, gateway in enumerate(gateways, 1):
+        at = f"{where} gateways.toml gateway {i}"
+        name = gateway.get("name", "")
+        if not re.fullmatch(r"[a-z0-9-]{1,32}", name) or name in names:
+            problem(at, f"name {name!r} is not a unique name of 1 to 32 of a-z, 0-9, -")
+        names.add(name)
+        agent = re.fullmatch(r"tcp://(.+):(\d+)", gateway.get("agent", ""))
+        if not agent:
+            problem(at, f"agent {gateway.get('agent')!r} is not tcp://HOST:PORT")
+        elif port is not None and int(agent.group(2)) != port:
+            problem(at, f"agent {gateway['agent']}: the agents listen on port {port}")
+        token = gateway.get("agent_token_file")
+        if token is None:
+            problem(at, "an agent over TCP needs agent_token_file")
+        else:
+            check_token_mount(at, token, container, volumes, secret_keys)
+
+
+def agent_port(agent):
+    """The TCP port of the agent DaemonSet's --listen-tcp, if any."""
+    if agent is None:
+        return None
+    args = [str(a) for a in agent["spec"]["template"]["spec"]["containers"][0].get("args", [])]
+    if "--listen-tcp" not in args:
+        return None
+    return int(args[args.index("--listen-tcp") + 1].rsplit(":", 1)[1])
 
 
 def check_agent(agent, kept):
@@ -197,11 +270,10 @@ def check_agent(agent, kept):
     caps = container.get("securityContext", {}).get("capabilities", {})
     if {"CAP_" + c for c in caps.get("add", [])} != kept or caps.get("drop") != ["ALL"]:
         problem("agent.yaml", f"capabilities: drop [ALL], add {sorted(kept)} expected")
-    args = [str(a) for a in container.get("args", [])]
-    if "--listen-tcp" not in args:
+    port = agent_port(agent)
+    if port is None:
         problem("agent.yaml", "the agent must listen on TCP (--listen-tcp)")
         return
-    port = int(args[args.index("--listen-tcp") + 1].rsplit(":", 1)[1])
     if port not in [p["containerPort"] for p in container.get("ports", [])]:
         problem("agent.yaml", f"--listen-tcp port {port} is not a containerPort")
 
@@ -214,6 +286,8 @@ def check_web(web):
     env = {e["name"]: e for e in spec["containers"][0].get("env", [])}
     if "secretKeyRef" not in env.get("DATABASE_URL", {}).get("valueFrom", {}):
         problem("server.yaml", "DATABASE_URL must come from a Secret")
+    if "--gateways" not in [str(a) for a in spec["containers"][0].get("args", [])]:
+        problem("server.yaml", "the server must list its gateways (--gateways FILE)")
 
 
 def check_service(name, service, workloads):

@@ -1,6 +1,7 @@
 //! `qoelab`: the one binary. Parses the command line and hands over to the library crates.
 
 mod cmd;
+mod gateways;
 mod table;
 
 use clap::{Parser, Subcommand};
@@ -52,8 +53,8 @@ enum Command {
     /// Shape interfaces through the agent: apply a plan file, show, clear.
     #[command(subcommand)]
     Shape(cmd::shape::ShapeCommand),
-    /// Web UI, JSON API and campaign runner over a database, with an agent elsewhere
-    /// (http://127.0.0.1:8080).
+    /// Web UI, JSON API and campaign runners over a database, driving the agents of one or
+    /// more gateways (http://127.0.0.1:8080).
     Serve(cmd::serve::ServeArgs),
 }
 

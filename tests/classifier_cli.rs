@@ -243,6 +243,7 @@ fn stored_campaign(db_url: &str) -> (i64, i64) {
             losses: vec![],
             workload: Workload::Video { abr: "mpc".into() },
             seed: 3,
+            gateway: None,
         };
         let id = campaign::create(&db, &spec).await.unwrap();
         let (mut low, mut high) = (0, 0);

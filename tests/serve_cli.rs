@@ -177,3 +177,126 @@ fn serve_stores_qos_reports_published_on_the_broker() {
     runtime.block_on(reporter.close());
     assert!(server.stop("-TERM", Duration::from_secs(15)).success());
 }
+
+#[test]
+fn serve_drives_every_gateway_of_its_gateways_file() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gateways.toml");
+    std::fs::write(
+        &file,
+        r#"
+        [[gateway]]
+        name = "gw-a"
+        agent = "/nonexistent-a.sock"
+
+        [[gateway]]
+        name = "gw-b"
+        agent = "/nonexistent-b.sock"
+        uplink = "qlz-wan"
+        downlink = "qlz-lan"
+        "#,
+    )
+    .unwrap();
+    let mut server = Server(
+        qoelab()
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--gateways")
+            .arg(&file)
+            .arg("--database")
+            .arg(format!("sqlite://{}", dir.path().join("gw.db").display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    server.wait_healthy(port, Duration::from_secs(30));
+    let spec = |gateway: &str| {
+        format!(
+            r#"{{"name": "on {gateway}", "sessions": 1, "duration_s": 1, "limits": ["2mbit"],
+            "workload": {{"kind": "video", "abr": "buffer"}}, "gateway": "{gateway}", "start": true}}"#
+        )
+    };
+    let (status, body) = http(port, "POST", "/api/v1/campaigns", &spec("gw-z")).unwrap();
+    assert!(status.contains("422"), "{status}: {body}");
+    assert!(
+        body.contains(r#""field":"gateway""#) && body.contains("gw-a, gw-b"),
+        "{body}"
+    );
+    for gateway in ["gw-a", "gw-b"] {
+        let (status, body) = http(port, "POST", "/api/v1/campaigns", &spec(gateway)).unwrap();
+        assert!(status.contains("201"), "{status}: {body}");
+    }
+    let started = Instant::now();
+    let mut failed = String::new();
+    while started.elapsed() < Duration::from_secs(30) && !failed.contains(r#""total":2"#) {
+        std::thread::sleep(Duration::from_millis(200));
+        failed = http(port, "GET", "/api/v1/sessions?status=failed", "")
+            .unwrap()
+            .1;
+    }
+    // Each gateway's session failed its own way: gw-a has no link, gw-b's agent is absent.
+    let no_link = format!(
+        "no link to shape and capture on gateway gw-a: give its [[gateway]] entry in {} uplink and downlink",
+        file.display()
+    );
+    assert!(failed.contains(&no_link), "{failed}");
+    assert!(
+        failed.contains("cannot reach the qoelab agent at unix:/nonexistent-b.sock"),
+        "{failed}"
+    );
+    let (_, page) = http(port, "GET", "/", "").unwrap();
+    assert!(
+        page.contains("Gateway gw-a") && page.contains("Gateway gw-b"),
+        "{page}"
+    );
+    let (_, metrics) = http(port, "GET", "/metrics", "").unwrap();
+    assert!(
+        metrics.contains(r#"qoelab_agent_up{gateway="gw-a"} 0"#)
+            && metrics.contains(r#"qoelab_agent_up{gateway="gw-b"} 0"#),
+        "{metrics}"
+    );
+    let exit = server.stop("-TERM", Duration::from_secs(15));
+    assert!(exit.success(), "{exit}");
+}
+
+#[test]
+fn serve_refuses_a_gateways_file_beside_the_options_of_one_gateway_or_a_bad_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gateways.toml");
+    std::fs::write(&file, "[[gateway]]\nname = \"gw-a\"\nagent = \"/a.sock\"\n").unwrap();
+    let out = qoelab()
+        .arg("serve")
+        .arg("--gateways")
+        .arg(&file)
+        .env("QOELAB_UPLINK", "eth0")
+        .env("QOELAB_DOWNLINK", "eth1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--uplink (QOELAB_UPLINK), --downlink (QOELAB_DOWNLINK) cannot be given"),
+        "{err}"
+    );
+    std::fs::write(
+        &file,
+        "[[gateway]]\nname = \"gw-a\"\nagent = \"tcp://10.0.0.1:7070\"\n",
+    )
+    .unwrap();
+    let out = qoelab()
+        .arg("serve")
+        .arg("--gateways")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}: gateway 1 (gw-a): agent_token_file = '' is not accepted",
+            file.display()
+        )),
+        "{err}"
+    );
+}

@@ -37,7 +37,8 @@ pub const TCP_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const CLIENT_LEASE_S: u64 = 30;
 
 /// The forms [`AgentClient::connect`] accepts, for error messages.
-const TARGET_FORMS: &str = "a socket path (/run/qoelab/agent.sock), unix:PATH, or tcp://HOST:PORT";
+pub const TARGET_FORMS: &str =
+    "a socket path (/run/qoelab/agent.sock), unix:PATH, or tcp://HOST:PORT";
 
 /// Errors of talking to the agent.
 #[derive(Debug, thiserror::Error)]

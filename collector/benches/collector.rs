@@ -84,6 +84,7 @@ async fn bench(db: &Db, label: &str) {
             abr: "buffer".into(),
         },
         seed: 1,
+        gateway: None,
     };
     let id = campaign::create(db, &spec).await.unwrap();
     let big = Results {

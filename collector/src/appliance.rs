@@ -12,6 +12,7 @@ use qoelab_lab::{Lab, standard};
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::events::Events;
+use crate::gateways::Gateways;
 use crate::network::{AgentNetwork, Link};
 use crate::runner::Runner;
 use crate::workloads::{LabServers, WorkloadDriver};
@@ -48,8 +49,20 @@ fn setup(e: impl std::fmt::Display) -> Error {
 
 impl LabAppliance {
     /// Starts the agent (socket and state under `run_dir`) and the workload servers for `lab`,
-    /// and a runner over `db`. The runner does not run until [`Runner::run`] is spawned.
+    /// and a runner over `db`, the server's one gateway. The runner does not run until
+    /// [`Runner::run`] is spawned.
     pub fn start(db: Db, lab: Lab, run_dir: &Path, events: Events) -> Result<LabAppliance> {
+        LabAppliance::on_gateway(&Gateways::single(db, events), 0, lab, run_dir)
+    }
+
+    /// Like [`LabAppliance::start`], the lab being gateway `gateway` (its position) of
+    /// `gateways`.
+    pub fn on_gateway(
+        gateways: &Gateways,
+        gateway: usize,
+        lab: Lab,
+        run_dir: &Path,
+    ) -> Result<LabAppliance> {
         let agent = LocalAgent::start(&run_dir.join("agent.sock"), &run_dir.join("state"))
             .map_err(|e| Error::Setup(format!("starting the agent: {e}")))?;
         let servers = LabServers::start(lab.server().map_err(setup)?, standard::SERVER_ADDR)
@@ -57,7 +70,7 @@ impl LabAppliance {
         let client_ns = lab.client().map_err(setup)?.try_clone().map_err(setup)?;
         let driver = WorkloadDriver::for_lab(client_ns, standard::SERVER_ADDR);
         let network = AgentNetwork::new(agent.client().clone(), lab_link(&lab));
-        let runner = Runner::new(db, network, driver, events);
+        let runner = Runner::on_gateway(gateways, gateway, network, driver);
         Ok(LabAppliance {
             runner,
             agent: Some(agent),

@@ -8,6 +8,7 @@ use qoelab_units::Limit;
 
 use crate::db::{Db, next_ids, now_ms};
 use crate::error::{Error, Result};
+use crate::gateways;
 use crate::session::push_placeholders;
 use crate::shuffle::shuffled;
 
@@ -78,6 +79,9 @@ pub struct CampaignSpec {
     /// Seed of the session order.
     #[serde(default)]
     pub seed: u64,
+    /// The gateway whose link the sessions run on; `None`: the server's first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
 }
 
 /// Largest number of sessions in one campaign.
@@ -184,6 +188,9 @@ impl CampaignSpec {
                 }
             }
             _ => {}
+        }
+        if let Some(gateway) = self.gateway.as_deref().filter(|g| !gateways::is_name(g)) {
+            out.push(Error::invalid("gateway", gateway, gateways::NAME_FORM));
         }
         out
     }
@@ -546,6 +553,7 @@ mod tests {
                 abr: "buffer".into(),
             },
             seed: 7,
+            gateway: None,
         }
     }
 
@@ -618,6 +626,10 @@ mod tests {
                     }
                 }),
                 "workload.analytics[0].knob = '2'",
+            ),
+            (
+                Box::new(|s| s.gateway = Some("GW 1".into())),
+                "gateway = 'GW 1' is not accepted: 1 to 32 lowercase letters",
             ),
         ];
         for (mutate, expected) in cases {

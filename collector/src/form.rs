@@ -35,6 +35,8 @@ pub struct SpecText {
     pub analytics: String,
     /// Seed of the session order; empty for 1.
     pub seed: String,
+    /// The gateway the sessions run on; empty for the server's first.
+    pub gateway: String,
 }
 
 impl Default for SpecText {
@@ -52,6 +54,7 @@ impl Default for SpecText {
             abr: "buffer".into(),
             analytics: String::new(),
             seed: "1".into(),
+            gateway: String::new(),
         }
     }
 }
@@ -151,6 +154,9 @@ impl SpecText {
             losses,
             workload,
             seed,
+            gateway: Some(self.gateway.trim())
+                .filter(|g| !g.is_empty())
+                .map(str::to_string),
         };
         let problems: Vec<Error> = spec
             .problems()
@@ -245,6 +251,9 @@ mod tests {
         assert_eq!(spec.delays_ms, vec![0.0, 50.0]);
         assert_eq!(spec.losses, vec![0.0, 0.01]);
         assert_eq!(spec.seed, 1);
+        assert_eq!(spec.gateway, None, "no gateway typed: the server's first");
+        text.gateway = " gw-2 ".into();
+        assert_eq!(text.parse().unwrap().gateway.as_deref(), Some("gw-2"));
     }
 
     #[test]
@@ -272,6 +281,11 @@ mod tests {
         };
         let errors = text.parse().unwrap_err();
         assert_eq!(fields(&errors), ["name", "duration", "abr"]);
+        let text = SpecText {
+            gateway: "Gw 1".into(),
+            ..valid()
+        };
+        assert_eq!(fields(&text.parse().unwrap_err()), ["gateway"]);
         assert!(errors[1].to_string().contains("172800"), "{}", errors[1]);
     }
 

@@ -8,6 +8,7 @@
 //! - [`features`]: correlation of flows, series, profile and application report into one row.
 //! - [`runner`]: runs campaigns session by session; serves external clients.
 //! - [`application`]: the application data external clients report (`qoelab.app-qoe.v1`).
+//! - [`gateways`]: several gateways' runners side by side over one database.
 //! - [`workloads`]: the built-in workloads (video, IoT) as the runner's driver, in a lab or not.
 //! - [`network`]: the runner's link through the agent (shaping plans, live captures).
 //! - [`trace_shaping`]: a bandwidth trace played on a shaped interface, rates changed in place.
@@ -30,6 +31,7 @@ pub mod events;
 pub mod export;
 pub mod features;
 pub mod form;
+pub mod gateways;
 pub mod ingest;
 pub mod models;
 pub mod mqtt;

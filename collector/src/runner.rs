@@ -1,10 +1,12 @@
-//! The campaign runner: runs the sessions of running campaigns one at a time over the shared
-//! link — shape, capture, run the workload, stop, correlate, store — and serves
-//! external clients that play sessions themselves.
+//! The campaign runner: runs the sessions of its gateway's running campaigns one at a time
+//! over the gateway's link — shape, capture, run the workload, stop, correlate, store — and
+//! serves external clients that play sessions themselves.
 //!
 //! The runner talks to the network through [`Network`] (the agent: shaping and capture) and
 //! runs built-in workloads through [`Driver`]; both are traits so the same runner serves
-//! `qoelab serve` (agent over its socket) and `qoelab up` (agent in-process).
+//! `qoelab serve` (agent over its socket) and `qoelab up` (agent in-process). A server with
+//! several gateways runs one runner per gateway, side by side, sharing one
+//! [`Gateways`](crate::gateways::Gateways).
 //!
 //! Guarantees: the link is unshaped between sessions; a stopped campaign's running session
 //! goes back to pending; after a crash, running sessions go back to pending and running
@@ -16,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::sync::{Mutex, Notify, OnceCell};
+use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::application;
@@ -24,6 +26,7 @@ use crate::campaign::{self, Campaign, CampaignStatus, Profile, SessionStatus, Wo
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::events::{Event, Events};
+use crate::gateways::Gateways;
 use crate::session::{self, Results, Session};
 
 /// Shaping and capture on the measured link (implemented by the agent client).
@@ -65,45 +68,62 @@ struct Active {
     cancel: CancellationToken,
 }
 
-/// Runs campaigns; cheap to clone.
+/// Runs the campaigns of one gateway.
 pub struct Runner<N, D> {
-    db: Db,
+    gateways: Gateways,
+    /// This runner's gateway: its position in `gateways`.
+    gateway: usize,
     network: Arc<N>,
     driver: Arc<D>,
-    events: Events,
     active: Mutex<Option<Active>>,
     wake: Notify,
     /// Seconds each session took, for the ETA.
     durations: std::sync::Mutex<Vec<f64>>,
-    /// Set once sessions left running by a previous process are back to pending.
-    recovered: OnceCell<()>,
 }
 
 impl<N: Network, D: Driver> Runner<N, D> {
-    /// A runner over `db`, the link `network` and the workload `driver`.
+    /// The runner of a server with one gateway: over `db`, the link `network` and the
+    /// workload `driver`.
     pub fn new(db: Db, network: N, driver: D, events: Events) -> Arc<Self> {
+        Runner::on_gateway(&Gateways::single(db, events), 0, network, driver)
+    }
+
+    /// The runner of gateway `gateway` (its position) of `gateways`, over its link `network`
+    /// and workload `driver`.
+    pub fn on_gateway(gateways: &Gateways, gateway: usize, network: N, driver: D) -> Arc<Self> {
+        assert!(gateway < gateways.names().len(), "no gateway {gateway}");
         Arc::new(Runner {
-            db,
+            gateways: gateways.clone(),
+            gateway,
             network: Arc::new(network),
             driver: Arc::new(driver),
-            events,
             active: Mutex::new(None),
             wake: Notify::new(),
             durations: std::sync::Mutex::new(Vec::new()),
-            recovered: OnceCell::new(),
         })
     }
 
-    /// Starts (or resumes) campaign `id`.
+    fn db(&self) -> &Db {
+        self.gateways.db()
+    }
+
+    fn events(&self) -> &Events {
+        self.gateways.events()
+    }
+
+    /// Starts (or resumes) campaign `id`; refused (naming `gateway`) if it names a gateway
+    /// this server does not have.
     pub async fn start(&self, id: i64) -> Result<()> {
+        self.gateways
+            .of(&campaign::get(self.db(), id).await?.spec)?;
         campaign::set_status(
-            &self.db,
+            self.db(),
             id,
             &[CampaignStatus::Pending, CampaignStatus::Stopped],
             CampaignStatus::Running,
         )
         .await?;
-        self.events.publish(Event::CampaignStatus {
+        self.events().publish(Event::CampaignStatus {
             campaign_id: id,
             status: CampaignStatus::Running,
         });
@@ -114,7 +134,7 @@ impl<N: Network, D: Driver> Runner<N, D> {
     /// Stops campaign `id`: its running session is cancelled and goes back to pending.
     pub async fn stop(&self, id: i64) -> Result<()> {
         campaign::set_status(
-            &self.db,
+            self.db(),
             id,
             &[CampaignStatus::Pending, CampaignStatus::Running],
             CampaignStatus::Stopped,
@@ -125,7 +145,7 @@ impl<N: Network, D: Driver> Runner<N, D> {
         {
             active.cancel.cancel();
         }
-        self.events.publish(Event::CampaignStatus {
+        self.events().publish(Event::CampaignStatus {
             campaign_id: id,
             status: CampaignStatus::Stopped,
         });
@@ -167,34 +187,29 @@ impl<N: Network, D: Driver> Runner<N, D> {
         Ok(())
     }
 
-    /// Puts sessions left running by a previous process back to pending, once per runner and
-    /// before this runner or an external client claims or uses a session, so a recovery
-    /// running late never takes back a session just handed out.
+    /// Puts sessions left running by a previous process back to pending (once per database;
+    /// see [`Gateways`]).
     async fn recover(&self) -> Result<()> {
-        self.recovered
-            .get_or_try_init(|| async {
-                let reset = campaign::recover(&self.db).await?;
-                if reset > 0 {
-                    tracing::warn!(
-                        "{reset} sessions were running at the last stop; they will run again"
-                    );
-                }
-                Ok::<_, Error>(())
-            })
-            .await?;
-        Ok(())
+        self.gateways.recover().await
     }
 
+    /// The oldest running built-in campaign this runner takes.
     async fn next_builtin(&self) -> Result<Option<Campaign>> {
-        Ok(campaign::with_status(&self.db, CampaignStatus::Running)
+        Ok(campaign::with_status(self.db(), CampaignStatus::Running)
             .await?
             .into_iter()
-            .find(|c| c.spec.workload != Workload::External))
+            .find(|c| {
+                c.spec.workload != Workload::External
+                    && self.gateways.runner_of(&c.spec) == self.gateway
+            }))
     }
 
     /// Runs the next session of `campaign`, or marks the campaign done if none is left.
     async fn run_one(&self, campaign: &Campaign, shutdown: &CancellationToken) -> Result<()> {
-        let Some(session) = session::claim_next(&self.db, campaign.id).await? else {
+        if let Err(unknown) = self.gateways.of(&campaign.spec) {
+            return self.fail_pending(campaign, &unknown.to_string()).await;
+        }
+        let Some(session) = session::claim_next(self.db(), campaign.id).await? else {
             self.finish_if_complete(campaign.id).await?;
             return Ok(());
         };
@@ -209,7 +224,7 @@ impl<N: Network, D: Driver> Runner<N, D> {
         let started = Instant::now();
         // A stop may come from another process (the CLI) through the database.
         let watcher = tokio::spawn(cancel_when_not_running(
-            self.db.clone(),
+            self.db().clone(),
             campaign.id,
             cancel.clone(),
         ));
@@ -222,7 +237,7 @@ impl<N: Network, D: Driver> Runner<N, D> {
         match outcome {
             _ if cancel.is_cancelled() => {
                 retry_db(&CancellationToken::new(), || {
-                    session::requeue(&self.db, session.id)
+                    session::requeue(self.db(), session.id)
                 })
                 .await?;
                 return Ok(());
@@ -242,6 +257,13 @@ impl<N: Network, D: Driver> Runner<N, D> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(started.elapsed().as_secs_f64());
+        self.finish_if_complete(campaign.id).await
+    }
+
+    /// Fails every pending session of `campaign` with `reason`: it can never run here.
+    async fn fail_pending(&self, campaign: &Campaign, reason: &str) -> Result<()> {
+        let failed = session::fail_pending(self.db(), campaign.id, reason).await?;
+        tracing::error!(campaign = campaign.id, "{failed} sessions failed: {reason}");
         self.finish_if_complete(campaign.id).await
     }
 
@@ -267,7 +289,7 @@ impl<N: Network, D: Driver> Runner<N, D> {
         if let Some(active) = self.active.lock().await.as_mut() {
             active.capture_id = Some(capture_id.clone());
         }
-        let _ = session::set_capture(&self.db, session.id, &capture_id).await;
+        let _ = session::set_capture(self.db(), session.id, &capture_id).await;
         let total = Duration::from_secs_f64(spec.warmup_s + spec.duration_s);
         let driver = self.driver.clone();
         let workload = spec.workload.clone();
@@ -286,7 +308,7 @@ impl<N: Network, D: Driver> Runner<N, D> {
     }
 
     async fn publish_started(&self, campaign: &Campaign, session: &Session) {
-        let progress = campaign::progress(&self.db, campaign.id)
+        let progress = campaign::progress(self.db(), campaign.id)
             .await
             .unwrap_or_default();
         let remaining = (progress.pending + progress.running) as f64;
@@ -298,7 +320,7 @@ impl<N: Network, D: Driver> Runner<N, D> {
                 d.iter().sum::<f64>() / d.len() as f64
             }
         };
-        self.events.publish(Event::SessionStarted {
+        self.events().publish(Event::SessionStarted {
             campaign_id: campaign.id,
             session_id: session.id,
             seq: session.seq,
@@ -311,11 +333,11 @@ impl<N: Network, D: Driver> Runner<N, D> {
     async fn store(&self, session: &Session, results: &Results) -> Result<()> {
         let mut delay = Duration::from_millis(500);
         loop {
-            match session::store_results(&self.db, session, results).await {
+            match session::store_results(self.db(), session, results).await {
                 Ok(()) => return self.publish_ended(session, SessionStatus::Done, None).await,
                 Err(e) if e.is_transient() => {
                     tracing::warn!(session = session.id, "results wait for the database: {e}");
-                    self.events.publish(Event::StoreRetrying {
+                    self.events().publish(Event::StoreRetrying {
                         campaign_id: session.campaign_id,
                         session_id: session.id,
                         error: e.to_string(),
@@ -338,7 +360,7 @@ impl<N: Network, D: Driver> Runner<N, D> {
 
     async fn end(&self, session: &Session, status: SessionStatus, reason: &str) -> Result<()> {
         retry_db(&CancellationToken::new(), || {
-            session::end_without_results(&self.db, session.id, status, reason)
+            session::end_without_results(self.db(), session.id, status, reason)
         })
         .await?;
         self.publish_ended(session, status, Some(reason.to_string()))
@@ -351,8 +373,8 @@ impl<N: Network, D: Driver> Runner<N, D> {
         status: SessionStatus,
         failure: Option<String>,
     ) -> Result<()> {
-        let progress = campaign::progress(&self.db, session.campaign_id).await?;
-        self.events.publish(Event::SessionEnded {
+        let progress = campaign::progress(self.db(), session.campaign_id).await?;
+        self.events().publish(Event::SessionEnded {
             campaign_id: session.campaign_id,
             session_id: session.id,
             status,
@@ -363,16 +385,16 @@ impl<N: Network, D: Driver> Runner<N, D> {
     }
 
     async fn finish_if_complete(&self, campaign_id: i64) -> Result<()> {
-        let progress = campaign::progress(&self.db, campaign_id).await?;
+        let progress = campaign::progress(self.db(), campaign_id).await?;
         if progress.pending == 0 && progress.running == 0 {
             campaign::set_status(
-                &self.db,
+                self.db(),
                 campaign_id,
                 &[CampaignStatus::Running],
                 CampaignStatus::Done,
             )
             .await?;
-            self.events.publish(Event::CampaignStatus {
+            self.events().publish(Event::CampaignStatus {
                 campaign_id,
                 status: CampaignStatus::Done,
             });
@@ -386,7 +408,8 @@ impl<N: Network, D: Driver> Runner<N, D> {
     /// marked running; `None` when the campaign has no pending session.
     pub async fn external_next(&self, campaign_id: i64) -> Result<Option<Session>> {
         self.recover().await?;
-        let campaign = campaign::get(&self.db, campaign_id).await?;
+        let campaign = campaign::get(self.db(), campaign_id).await?;
+        self.gateways.of(&campaign.spec)?;
         if campaign.spec.workload != Workload::External {
             return Err(Error::Conflict(format!(
                 "campaign {campaign_id} runs the built-in workload '{}'; only external campaigns take external clients",
@@ -402,7 +425,7 @@ impl<N: Network, D: Driver> Runner<N, D> {
                 )));
             }
         }
-        let next = session::claim_next(&self.db, campaign_id).await?;
+        let next = session::claim_next(self.db(), campaign_id).await?;
         if next.is_none() {
             self.finish_if_complete(campaign_id).await?;
         }
@@ -431,7 +454,7 @@ impl<N: Network, D: Driver> Runner<N, D> {
                 return Err(Error::Conflict(format!("capture failed to start: {e}")));
             }
         };
-        session::set_capture(&self.db, id, &capture_id).await?;
+        session::set_capture(self.db(), id, &capture_id).await?;
         *active = Some(Active {
             campaign_id: session.campaign_id,
             session_id: id,
@@ -499,7 +522,7 @@ impl<N: Network, D: Driver> Runner<N, D> {
 
     async fn running_external(&self, id: i64) -> Result<Session> {
         self.recover().await?;
-        let session = session::get(&self.db, id).await?;
+        let session = session::get(self.db(), id).await?;
         if session.status != SessionStatus::Running {
             return Err(Error::Conflict(format!(
                 "session {id} is {}; request it with next first",
@@ -558,6 +581,8 @@ pub trait Control: Send + Sync {
     fn db(&self) -> &Db;
     /// The event publisher.
     fn events(&self) -> &Events;
+    /// The gateways' names; campaigns naming none run on the first.
+    fn gateways(&self) -> &[String];
     /// Starts or resumes a campaign.
     fn start(&self, id: i64) -> BoxFuture<'_, Result<()>>;
     /// Stops a campaign.
@@ -575,10 +600,13 @@ pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a
 
 impl<N: Network, D: Driver> Control for Runner<N, D> {
     fn db(&self) -> &Db {
-        &self.db
+        self.gateways.db()
     }
     fn events(&self) -> &Events {
-        &self.events
+        self.gateways.events()
+    }
+    fn gateways(&self) -> &[String] {
+        self.gateways.names()
     }
     fn start(&self, id: i64) -> BoxFuture<'_, Result<()>> {
         Box::pin(Runner::start(self, id))

@@ -110,6 +110,18 @@ pub async fn end_without_results(
     Ok(())
 }
 
+/// Fails every pending session of campaign `campaign_id` with `reason` (it cannot run);
+/// returns how many.
+pub async fn fail_pending(db: &Db, campaign_id: i64, reason: &str) -> Result<u64> {
+    let done = sqlx::query("UPDATE sessions SET status = 'failed', failure = $1, finished_ms = $2 WHERE campaign_id = $3 AND status = 'pending'")
+        .bind(reason)
+        .bind(now_ms())
+        .bind(campaign_id)
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected())
+}
+
 /// Puts a session back to pending (a stopped campaign's running session).
 pub async fn requeue(db: &Db, id: i64) -> Result<()> {
     sqlx::query("UPDATE sessions SET status = 'pending', started_ms = NULL, capture_id = NULL WHERE id = $1 AND status = 'running'")

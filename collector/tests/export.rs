@@ -25,6 +25,7 @@ async fn campaign_with_results(db: &Db, sessions: u32) -> i64 {
         losses: vec![],
         workload: Workload::Video { abr: "mpc".into() },
         seed: 3,
+        gateway: None,
     };
     let id = campaign::create(db, &spec).await.unwrap();
     while let Some(s) = session::claim_next(db, id).await.unwrap() {

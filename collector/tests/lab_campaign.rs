@@ -89,6 +89,7 @@ fn spec(
         losses: vec![],
         workload,
         seed: 5,
+        gateway: None,
     }
 }
 

@@ -27,6 +27,7 @@ async fn campaign(db: &Db, n: u32) -> i64 {
             abr: "buffer".into(),
         },
         seed: 3,
+        gateway: None,
     };
     let id = campaign::create(db, &spec).await.unwrap();
     while let Some(s) = session::claim_next(db, id).await.unwrap() {

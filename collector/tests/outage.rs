@@ -160,6 +160,7 @@ async fn results_wait_for_postgres_to_come_back() {
         losses: vec![],
         workload: Workload::Video { abr: "rate".into() },
         seed: 1,
+        gateway: None,
     };
     let id = campaign::create(&db, &spec).await.unwrap();
     let events = Events::default();

@@ -101,6 +101,7 @@ fn spec(sessions: u32, duration_s: f64, workload: Workload) -> CampaignSpec {
         losses: vec![],
         workload,
         seed: 11,
+        gateway: None,
     }
 }
 

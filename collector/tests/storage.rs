@@ -21,6 +21,7 @@ fn spec(sessions: u32) -> CampaignSpec {
             abr: "buffer".into(),
         },
         seed: 1,
+        gateway: None,
     }
 }
 

@@ -92,6 +92,10 @@ pub struct CreateArgs {
     /// Seed of the session order.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// The gateway whose link runs the sessions (a name from the server's --gateways file);
+    /// default: the server's first.
+    #[arg(long)]
+    gateway: Option<String>,
     /// Start the campaign right away.
     #[arg(long)]
     start: bool,
@@ -174,6 +178,7 @@ pub fn spec_from(args: &CreateArgs) -> Result<CampaignSpec, Error> {
         abr: args.abr.clone(),
         analytics: args.analytics.clone().unwrap_or_default(),
         seed: args.seed.to_string(),
+        gateway: args.gateway.clone().unwrap_or_default(),
     }
     .parse()
     .map_err(|mut problems| problems.remove(0))
@@ -244,11 +249,12 @@ async fn show(db: &Db, id: i64) -> Result<()> {
     let c = campaign::get(db, id).await?;
     let s = &c.spec;
     println!(
-        "campaign {} '{}': {} ({})",
+        "campaign {} '{}': {} ({}, gateway {})",
         c.id,
         s.name,
         c.status,
-        s.workload.label()
+        s.workload.label(),
+        s.gateway.as_deref().unwrap_or("of the server, its first")
     );
     println!(
         "{} sessions of {} s after {} s warm-up, seed {}; limits {}",

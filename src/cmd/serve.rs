@@ -1,5 +1,5 @@
-//! `qoelab serve`: the web UI, the JSON API and the campaign runner over one database, with the
-//! agent that shapes and captures the measured link.
+//! `qoelab serve`: the web UI, the JSON API and the campaign runners over one database: one
+//! runner per gateway, each with the agent that shapes and captures its link.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,21 +8,22 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use qoelab_agent::client::AgentClient;
 use qoelab_collector::Db;
 use qoelab_collector::campaign::Profile;
 use qoelab_collector::db::redact;
 use qoelab_collector::events::Events;
+use qoelab_collector::gateways::{Gateways, Multiplexer};
 use qoelab_collector::mqtt;
-use qoelab_collector::network::{AgentNetwork, Link};
+use qoelab_collector::network::AgentNetwork;
 use qoelab_collector::runner::{Control, Network, Runner};
 use qoelab_collector::session::Results;
 use qoelab_collector::workloads::WorkloadDriver;
-use qoelab_web::{App, ClientView};
+use qoelab_web::{AgentView, App, ClientView};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::campaign::DatabaseArg;
+use crate::gateways::{self, BIN_MS, GatewayArgs};
 
 /// Options of `qoelab serve`.
 #[derive(Debug, Args)]
@@ -32,58 +33,18 @@ pub struct ServeArgs {
     listen: SocketAddr,
     #[command(flatten)]
     db: DatabaseArg,
-    /// The agent: its Unix socket, or tcp://HOST:PORT for an agent on another host.
-    #[arg(long, env = "QOELAB_AGENT", default_value = "/run/qoelab/agent.sock")]
-    agent: String,
-    /// File holding the token of an agent reached over TCP (its --token-file).
-    #[arg(long, env = "QOELAB_AGENT_TOKEN_FILE")]
-    agent_token_file: Option<PathBuf>,
+    /// The gateways this server drives: a TOML file of [[gateway]] entries (name, agent,
+    /// agent_token_file, uplink, downlink, netns, capture_iface, video_server, iot_sink).
+    /// Instead of the options below, which define one gateway.
+    #[arg(long, env = "QOELAB_GATEWAYS")]
+    gateways: Option<PathBuf>,
     #[command(flatten)]
-    link: LinkArgs,
+    gateway: GatewayArgs,
     #[command(flatten)]
     mqtt: MqttArgs,
     /// Token for the API (Authorization: Bearer TOKEN) and the pages' login.
     #[arg(long, env = "QOELAB_TOKEN", hide_env_values = true)]
     token: Option<String>,
-}
-
-/// Where the built-in workloads' sessions are shaped and captured, and their servers.
-#[derive(Debug, Args)]
-struct LinkArgs {
-    /// Interface shaped for uploads (client → server leave through it), e.g. the gateway's
-    /// uplink. Sessions fail, saying so, until --uplink and --downlink are given.
-    #[arg(long, env = "QOELAB_UPLINK", requires = "downlink")]
-    uplink: Option<String>,
-    /// Interface shaped for downloads (server → client leave through it), e.g. the LAN side.
-    #[arg(long, env = "QOELAB_DOWNLINK", requires = "uplink")]
-    downlink: Option<String>,
-    /// Network namespace of the interfaces (default: the agent's own).
-    #[arg(long, env = "QOELAB_NETNS")]
-    netns: Option<String>,
-    /// Interface the sessions are captured on (default: the downlink).
-    #[arg(long, env = "QOELAB_CAPTURE_IFACE")]
-    capture_iface: Option<String>,
-    /// Video server the built-in player plays from (`qoelab workload video serve`), e.g.
-    /// http://198.18.2.2:8080; its traffic must cross the shaped link.
-    #[arg(long, env = "QOELAB_VIDEO_SERVER")]
-    video_server: Option<String>,
-    /// IoT sink the built-in uploaders send to (`qoelab workload iot sink`), HOST:PORT.
-    #[arg(long, env = "QOELAB_IOT_SINK")]
-    iot_sink: Option<String>,
-}
-
-impl LinkArgs {
-    fn link(&self) -> Option<Link> {
-        let (upload, download) = (self.uplink.clone()?, self.downlink.clone()?);
-        Some(Link {
-            netns: self.netns.clone(),
-            capture_iface: self.capture_iface.clone().unwrap_or(download.clone()),
-            upload_iface: upload,
-            download_iface: download,
-            bin_ms: BIN_MS,
-            max_capture_s: 4 * 3600,
-        })
-    }
 }
 
 /// The MQTT ingest, off unless --mqtt names a broker.
@@ -129,54 +90,57 @@ impl MqttArgs {
     }
 }
 
-/// Series bin of the sessions' captures, ms.
-const BIN_MS: u64 = 1000;
-
 /// Runs `qoelab serve` until Ctrl-C or SIGTERM.
 pub fn run(args: ServeArgs) -> Result<()> {
     qoelab_web::check_exposure(args.listen, args.token.as_deref()).map_err(anyhow::Error::msg)?;
-    let agent_token = args
-        .agent_token_file
-        .as_ref()
-        .map(|path| {
-            std::fs::read_to_string(path)
-                .map(|t| t.trim().to_string())
-                .with_context(|| format!("cannot read the agent's token from {}", path.display()))
-        })
-        .transpose()?;
-    let connect = || AgentClient::connect(&args.agent, agent_token.as_deref());
+    let gateways = gateways::load(args.gateways.as_deref(), args.gateway)?;
     // One client for the runner, one for the pages: a slow statistics read must not hold up
     // a session's shaping.
-    let (client, view_client) = (connect()?, connect()?);
+    let clients = gateways
+        .iter()
+        .map(|g| Ok((g.connect()?, g.connect()?)))
+        .collect::<Result<Vec<_>>>()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
         let (db, listener) = open(&args.db.database, args.listen).await?;
-        let driver = WorkloadDriver::new(
-            None,
-            args.link.video_server.as_deref(),
-            args.link.iot_sink.as_deref(),
-        );
+        let names = gateways.iter().map(|g| g.name.clone()).collect();
+        let shared = Gateways::new(db, Events::default(), names);
         let shutdown = CancellationToken::new();
-        let events = Events::default();
-        let mqtt = args.mqtt.spawn(&db, &shutdown);
-        let (control, runner) = match args.link.link() {
-            Some(link) => {
-                let network = AgentNetwork::new(client, link);
-                spawn_runner(Runner::new(db, network, driver, events), &shutdown)
-            }
-            None => spawn_runner(Runner::new(db, NoLink, driver, events), &shutdown),
-        };
-        let view = Arc::new(ClientView::new(view_client, BIN_MS));
-        let app = App::new(control, Some(view), args.token);
+        let mqtt = args.mqtt.spawn(shared.db(), &shutdown);
+        let (mut runners, mut tasks, mut views) = (Vec::new(), Vec::new(), Vec::new());
+        for (at, (gateway, (client, view_client))) in gateways.iter().zip(clients).enumerate() {
+            let link = &gateway.link;
+            let driver = WorkloadDriver::new(None, link.video_server(), link.iot_sink());
+            let (control, task) = match link.link() {
+                Some(link) => {
+                    let network = AgentNetwork::new(client, link);
+                    spawn_runner(Runner::on_gateway(&shared, at, network, driver), &shutdown)
+                }
+                None => {
+                    let network = NoLink(gateway.no_link());
+                    spawn_runner(Runner::on_gateway(&shared, at, network, driver), &shutdown)
+                }
+            };
+            runners.push(control);
+            tasks.push(task);
+            let view: Arc<dyn AgentView> = Arc::new(ClientView::new(view_client, BIN_MS));
+            views.push((gateway.name.clone(), view));
+        }
+        let control = Arc::new(Multiplexer::new(shared, runners));
+        let app = App::with_agents(control, views, args.token);
+        let described: Vec<String> = gateways
+            .iter()
+            .map(|g| format!("gateway {} (agent {})", g.name, g.agent))
+            .collect();
         eprintln!(
-            "qoelab serve: http://{}/ (database {}, agent {})",
+            "qoelab serve: http://{}/ (database {}, {})",
             listener.local_addr()?,
             redact(&args.db.database),
-            args.agent
+            described.join(", ")
         );
-        serve_until_stopped(listener, app, shutdown, runner, mqtt).await
+        serve_until_stopped(listener, app, shutdown, tasks, mqtt).await
     })
 }
 
@@ -201,30 +165,33 @@ pub fn spawn_runner<N: Network, D: qoelab_collector::runner::Driver>(
 /// The runner's task.
 pub type RunnerTask = JoinHandle<qoelab_collector::Result<()>>;
 
-/// Serves `app` on `listener` until Ctrl-C or SIGTERM, then stops the runner (its running
-/// session goes back to pending and the link is unshaped) and the MQTT ingest (what it has
+/// Serves `app` on `listener` until Ctrl-C or SIGTERM, then stops the runners (their running
+/// sessions go back to pending and their links are unshaped) and the MQTT ingest (what it has
 /// not stored stays with the broker).
 pub async fn serve_until_stopped(
     listener: tokio::net::TcpListener,
     app: App,
     shutdown: CancellationToken,
-    runner: RunnerTask,
+    runners: Vec<RunnerTask>,
     mqtt: Option<MqttTask>,
 ) -> Result<()> {
     let stopped = shutdown.clone();
     let stop = async move {
         tokio::select! {
             _ = stop_signal() => {}
-            // The runner ended by itself (its database is gone for good): stop serving too.
+            // A runner ended by itself (its database is gone for good): stop serving too.
             _ = stopped.cancelled() => {}
         }
     };
     let watch = {
         let shutdown = shutdown.clone();
         async move {
-            let outcome = runner.await;
+            let ended = runners
+                .into_iter()
+                .map(|runner| async move { runner.await?.context("the campaign runner failed") });
+            let outcome = futures::future::try_join_all(ended).await;
             shutdown.cancel();
-            outcome
+            outcome.map(drop)
         }
     };
     let watch = tokio::spawn(watch);
@@ -237,9 +204,9 @@ pub async fn serve_until_stopped(
         }
     }
     match tokio::time::timeout(Duration::from_secs(30), watch).await {
-        Ok(joined) => joined??.context("the campaign runner failed"),
+        Ok(joined) => joined?,
         Err(_) => {
-            tracing::warn!("the runner did not stop within 30 s");
+            tracing::warn!("the runners did not stop within 30 s");
             Ok(())
         }
     }
@@ -261,25 +228,22 @@ pub async fn stop_signal() {
     }
 }
 
-/// The link of a server started without --uplink/--downlink: sessions fail with what to pass.
+/// The link of a gateway given without uplink and downlink: sessions fail saying what to give.
 #[derive(Debug, Clone)]
-struct NoLink;
-
-const NO_LINK: &str = "no link to shape and capture: start qoelab serve with --uplink IFACE \
-                       --downlink IFACE (or QOELAB_UPLINK and QOELAB_DOWNLINK)";
+struct NoLink(String);
 
 impl Network for NoLink {
     async fn apply(&self, _: &Profile) -> Result<(), String> {
-        Err(NO_LINK.into())
+        Err(self.0.clone())
     }
     async fn clear(&self) -> Result<(), String> {
         // Nothing was shaped.
         Ok(())
     }
     async fn start_capture(&self) -> Result<String, String> {
-        Err(NO_LINK.into())
+        Err(self.0.clone())
     }
     async fn stop_capture(&self, _: &str) -> Result<Results, String> {
-        Err(NO_LINK.into())
+        Err(self.0.clone())
     }
 }

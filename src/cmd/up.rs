@@ -117,7 +117,7 @@ async fn serve(
         None => println!("  start a campaign at {url}campaigns/new"),
     }
     println!("  Ctrl-C stops it and removes the lab");
-    serve_until_stopped(listener, app, shutdown, task, mqtt).await
+    serve_until_stopped(listener, app, shutdown, vec![task], mqtt).await
 }
 
 /// The standard lab named `name`; a lab of that name left by a process that died is removed
@@ -165,6 +165,7 @@ async fn queue_demo(db: &Db, sessions: u32, duration_s: f64) -> Result<Option<i6
         losses: Vec::new(),
         workload: Workload::Video { abr: "mpc".into() },
         seed: 1,
+        gateway: None,
     };
     Ok(Some(campaign::create(db, &spec).await?))
 }

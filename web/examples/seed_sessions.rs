@@ -29,6 +29,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             abr: "buffer".into(),
         },
         seed: 1,
+        gateway: None,
     };
     let started = Instant::now();
     let id = campaign::create(&db, &spec).await?;

@@ -1,6 +1,6 @@
 //! `GET /metrics` in the Prometheus text format: sessions by state, running campaigns, ingest
-//! counts since start, and — when the agent is connected — each shaping class's limits, rate,
-//! counters and drops.
+//! counts since start, and for each gateway (label `gateway`) whether its agent answers and —
+//! when it does — each shaping class's limits, rate, counters and drops.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -207,37 +207,53 @@ const CLASS_FAMILIES: [(&str, &str, &str, ClassField); 8] = [
 ];
 
 async fn agent_metrics(app: &App, out: &mut String) {
-    let stats = match app.agent() {
-        Some(agent) => agent.stats().await.and_then(interfaces),
-        None => Err("not connected".to_string()),
-    };
+    let reads = app.gateways().iter().map(|gateway| async move {
+        let stats = match app.agent(gateway) {
+            Some(agent) => agent.stats().await.and_then(interfaces),
+            None => Err("not connected".to_string()),
+        };
+        (gateway, stats)
+    });
+    let gateways = futures::future::join_all(reads).await;
+    let up: Vec<(String, f64)> = gateways
+        .iter()
+        .map(|(gateway, stats)| {
+            (
+                format!("gateway=\"{}\"", label(gateway)),
+                f64::from(u8::from(stats.is_ok())),
+            )
+        })
+        .collect();
     family(
         out,
         "qoelab_agent_up",
         "gauge",
-        "Whether the agent answered with its statistics.",
-        &[(String::new(), f64::from(u8::from(stats.is_ok())))],
+        "Whether the gateway's agent answered with its statistics.",
+        &up,
     );
-    let Ok(ifaces) = stats else {
-        return;
-    };
     for (name, kind, help, field) in CLASS_FAMILIES {
         let mut samples = Vec::new();
-        for iface in &ifaces {
-            for direction in &iface.directions {
-                for class in &direction.classes {
-                    let Some(value) = field(class) else {
-                        continue;
-                    };
-                    let labels = format!(
-                        "iface=\"{}\",netns=\"{}\",direction=\"{}\",class=\"{}\",classid=\"{}\"",
-                        label(&iface.iface.name),
-                        label(iface.iface.netns.as_deref().unwrap_or("")),
-                        label(&direction.direction),
-                        label(&class.name),
-                        label(&class.classid)
-                    );
-                    samples.push((labels, value));
+        for (gateway, stats) in &gateways {
+            let Ok(ifaces) = stats else {
+                continue;
+            };
+            for iface in ifaces {
+                for direction in &iface.directions {
+                    for class in &direction.classes {
+                        let Some(value) = field(class) else {
+                            continue;
+                        };
+                        let labels = format!(
+                            "gateway=\"{}\",iface=\"{}\",netns=\"{}\",direction=\"{}\",class=\"{}\",classid=\"{}\"",
+                            label(gateway),
+                            label(&iface.iface.name),
+                            label(iface.iface.netns.as_deref().unwrap_or("")),
+                            label(&direction.direction),
+                            label(&class.name),
+                            label(&class.classid)
+                        );
+                        samples.push((labels, value));
+                    }
                 }
             }
         }

@@ -98,7 +98,8 @@ fn paths() -> Value {
             }})), &[("201", "Stored", Some(schema("Outcome"))), ("200", "Stored before (same key): nothing stored now", Some(schema("Outcome")))]) })
     };
     json!({
-        "/api/v1/agent": { "get": op("agent", "Agent status and interface statistics", vec![], None,
+        "/api/v1/agent": { "get": op("agent", "A gateway's agent: status and interface statistics",
+            vec![text_param("gateway", "query", "The gateway (default: the server's first)")], None,
             &[("200", "The agent's documents, or why they are unavailable", Some(schema("AgentState")))]) },
         "/api/v1/campaigns": {
             "get": op("campaigns", "List campaigns", vec![], None,
@@ -218,7 +219,8 @@ fn schemas() -> Value {
             "delays_ms": { "type": "array", "items": { "type": "number", "minimum": 0, "maximum": 10000 } },
             "losses": { "type": "array", "items": { "type": "number", "minimum": 0, "maximum": 1 } },
             "workload": schema("Workload"),
-            "seed": { "type": "integer", "minimum": 0 } } },
+            "seed": { "type": "integer", "minimum": 0 },
+            "gateway": { "type": "string", "pattern": "^[a-z0-9-]{1,32}$", "description": "The gateway whose link runs the sessions (default: the server's first); one the server does not have is refused (422)" } } },
         "NewCampaign": { "allOf": [ schema("CampaignSpec"), { "type": "object", "properties": {
             "start": { "type": "boolean", "default": false, "description": "Start it right away" } } } ] },
         "CampaignStatus": { "type": "string", "enum": ["pending", "running", "stopped", "done"] },
@@ -308,7 +310,7 @@ fn schemas() -> Value {
             "state": { "type": "string", "enum": ["running", "done", "failed"] },
             "step": { "type": "string" }, "model_id": { "type": "integer" }, "error": { "type": "string" } } },
         "AgentState": { "type": "object", "properties": {
-            "connected": { "type": "boolean" }, "status": { "type": ["object", "null"] },
+            "gateway": { "type": "string" }, "connected": { "type": "boolean" }, "status": { "type": ["object", "null"] },
             "interfaces": { "type": ["array", "null"], "items": { "type": "object" } }, "error": nullable("string") } }
     })
 }

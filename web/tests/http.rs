@@ -445,7 +445,7 @@ async fn ingest_is_idempotent_counted_and_shown_as_analytics() {
             r#"qoelab_ingest_rejected_batches_total{kind="qos"} 4"#,
             r#"qoelab_ingest_items_total{kind="allocation"} 1"#,
             r#"qoelab_ingest_rejected_batches_total{kind="placement"} 2"#,
-            "qoelab_agent_up 0",
+            r#"qoelab_agent_up{gateway="default"} 0"#,
         ] {
             assert!(metrics.contains(line), "{line} in\n{metrics}");
         }
@@ -766,14 +766,14 @@ async fn the_dashboard_and_metrics_show_the_agent_or_its_absence() {
     );
     let metrics = metrics.text();
     for line in [
-        "qoelab_agent_up 1",
-        r#"qoelab_class_drops_total{iface="qlt-wan",netns="qlt-router",direction="egress",class="cam-1",classid="7100:3"} 4"#,
-        r#"qoelab_class_measured_bps{iface="qlt-wan",netns="qlt-router",direction="egress",class="cam-1",classid="7100:3"} 1934000"#,
+        r#"qoelab_agent_up{gateway="default"} 1"#,
+        r#"qoelab_class_drops_total{gateway="default",iface="qlt-wan",netns="qlt-router",direction="egress",class="cam-1",classid="7100:3"} 4"#,
+        r#"qoelab_class_measured_bps{gateway="default",iface="qlt-wan",netns="qlt-router",direction="egress",class="cam-1",classid="7100:3"} 1934000"#,
         r#"qoelab_sessions{status="done"} 0"#,
     ] {
         assert!(metrics.contains(line), "{line} in\n{metrics}");
     }
-    assert!(!metrics.contains(r#"qoelab_class_measured_bps{iface="qlt-wan",netns="qlt-router",direction="egress",class="default""#),
+    assert!(!metrics.contains(r#"qoelab_class_measured_bps{gateway="default",iface="qlt-wan",netns="qlt-router",direction="egress",class="default""#),
         "no measured rate, no sample");
     let agent = c.api("/api/v1/agent").await;
     assert_eq!(agent["connected"], true);
@@ -783,7 +783,12 @@ async fn the_dashboard_and_metrics_show_the_agent_or_its_absence() {
     let c = Client::new(&without.router);
     assert!(c.page("/").await.contains("agent not connected"));
     assert_eq!(c.api("/api/v1/agent").await["connected"], false);
-    assert!(c.get("/metrics").await.text().contains("qoelab_agent_up 0"));
+    assert!(
+        c.get("/metrics")
+            .await
+            .text()
+            .contains(r#"qoelab_agent_up{gateway="default"} 0"#)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

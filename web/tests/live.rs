@@ -97,7 +97,7 @@ async fn a_session_running_through_the_lab_is_predicted_from_its_capture_so_far(
         .to_string();
     let so_far = appliance
         .app
-        .agent()
+        .agent("default")
         .unwrap()
         .capture(&capture_id)
         .await

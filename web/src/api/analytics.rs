@@ -90,26 +90,42 @@ pub async fn get(
     ))
 }
 
-/// The agent's status and statistics, or why they are not available.
-pub async fn agent_state(app: &App) -> (Result<Value, String>, Result<Value, String>) {
-    match app.agent() {
+/// The status and statistics of gateway `gateway`'s agent, or why they are not available.
+pub async fn agent_state(
+    app: &App,
+    gateway: &str,
+) -> (Result<Value, String>, Result<Value, String>) {
+    match app.agent(gateway) {
         None => {
             let absent = Err("agent not connected".to_string());
             (absent.clone(), absent)
         }
-        Some(agent) => (agent.status().await, agent.stats().await),
+        Some(agent) => futures::join!(agent.status(), agent.stats()),
     }
 }
 
-/// `GET /api/v1/agent`: `{connected, status, interfaces, error}`.
-pub async fn agent(State(app): State<App>) -> impl IntoResponse {
-    let (status, stats) = agent_state(&app).await;
+/// `?gateway=` of a request about one gateway (default: the first).
+#[derive(Debug, Default, Deserialize)]
+pub struct GatewayQuery {
+    /// The gateway's name.
+    pub gateway: Option<String>,
+}
+
+/// `GET /api/v1/agent?gateway=NAME`: `{gateway, connected, status, interfaces, error}` of the
+/// agent of that gateway (default: the first).
+pub async fn agent(
+    State(app): State<App>,
+    Query(q): Query<GatewayQuery>,
+) -> Result<impl IntoResponse, Problem> {
+    let gateway = app.gateway(q.gateway.as_deref())?;
+    let (status, stats) = agent_state(&app, gateway).await;
     let stats = stats.and_then(|s| interfaces(s.clone()).map(|_| s));
     let error = status.as_ref().err().or(stats.as_ref().err()).cloned();
-    axum::Json(json!({
+    Ok(axum::Json(json!({
+        "gateway": gateway,
         "connected": status.is_ok() && stats.is_ok(),
         "status": status.ok(),
         "interfaces": stats.ok(),
         "error": error,
-    }))
+    })))
 }

@@ -17,12 +17,14 @@ use crate::App;
 use crate::error::Problem;
 use crate::extract::{Json, Path, Query, from_value};
 
-/// Stores `spec` and starts it if asked; returns the campaign.
+/// Stores `spec` and starts it if asked; returns the campaign. A gateway this server does not
+/// have is refused (422 naming `gateway`) before anything is stored.
 pub async fn create_campaign(
     app: &App,
     spec: &CampaignSpec,
     start: bool,
 ) -> Result<Campaign, Problem> {
+    app.gateway(spec.gateway.as_deref())?;
     let id = campaign::create(app.db(), spec).await?;
     if start {
         app.control().start(id).await?;

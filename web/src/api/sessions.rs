@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use qoelab_classifier::SavedModel;
-use qoelab_collector::campaign::SessionStatus;
+use qoelab_collector::campaign::{self, SessionStatus};
 use qoelab_collector::models::{self, ModelInfo};
 use qoelab_collector::session::{self, Results, SessionQuery};
 
@@ -172,9 +172,14 @@ fn predict(
 }
 
 async fn live_features(app: &App, s: &session::Session) -> Result<BTreeMap<String, Value>, String> {
-    let agent = app
-        .agent()
-        .ok_or("live predictions need the agent, which is not connected")?;
+    let spec = campaign::get(app.db(), s.campaign_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .spec;
+    let gateway = app.gateway(spec.gateway.as_deref()).map_err(|p| p.error)?;
+    let agent = app.agent(gateway).ok_or_else(|| {
+        format!("live predictions need the agent of gateway {gateway}, which is not connected")
+    })?;
     let capture = s
         .capture_id
         .as_deref()

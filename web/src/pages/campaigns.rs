@@ -11,7 +11,7 @@ use qoelab_collector::campaign::{self, Campaign, CampaignStatus, SessionStatus};
 use qoelab_collector::form::SpecText;
 use qoelab_collector::session::{self, SessionQuery};
 
-use super::dashboard::campaign_table;
+use super::dashboard::{campaign_table, gateway_label};
 use super::form::{self, Errors};
 use super::format::{self, badge, progress_bar};
 use super::layout::{Nav, Page};
@@ -27,7 +27,7 @@ pub async fn list(State(app): State<App>, page: Page) -> Result<Markup, Problem>
     let body = html! {
         h1 { "Campaigns" }
         div.actions { a.button href="/campaigns/new" { "New campaign" } }
-        @if all.is_empty() { p.muted { "No campaigns yet." } } @else { (campaign_table(&all)) }
+        @if all.is_empty() { p.muted { "No campaigns yet." } } @else { (campaign_table(&app, &all)) }
     };
     Ok(page.render("Campaigns", Nav::Campaigns, body))
 }
@@ -57,16 +57,33 @@ const FIELDS: [&str; 11] = [
     "seed",
 ];
 
-fn new_form_page(page: &Page, t: &SpecText, start: bool, errors: &Errors) -> Markup {
+/// The form; the gateway is chosen only on a server with several (one gateway: its own).
+fn new_form_page(
+    page: &Page,
+    gateways: &[String],
+    t: &SpecText,
+    start: bool,
+    errors: &Errors,
+) -> Markup {
+    let choose_gateway = gateways.len() > 1;
+    let gateway_options: Vec<(&str, &str)> =
+        gateways.iter().map(|g| (g.as_str(), g.as_str())).collect();
+    let mut shown = FIELDS.to_vec();
+    if choose_gateway {
+        shown.push("gateway");
+    }
     let body = html! {
         h1 { "New campaign" }
         @if !errors.is_empty() {
             div.banner.bad role="alert" { "Some fields need a change; see the messages below." }
         }
-        (form::banner(errors, &FIELDS))
+        (form::banner(errors, &shown))
         form.stacked.card method="post" action="/campaigns" novalidate {
             (page.csrf())
             (form::text(errors, "name", "Name", &t.name, ""))
+            @if choose_gateway {
+                (form::select(errors, "gateway", "Gateway (its link and agent run the sessions)", &t.gateway, &gateway_options))
+            }
             (form::text(errors, "sessions", "Sessions", &t.sessions, "how many, e.g. 100"))
             (form::text(errors, "duration", "Duration", &t.duration, "measured length of each session, e.g. 60s or 2min"))
             (form::text(errors, "warmup", "Warm-up", &t.warmup, "before measurement starts, e.g. 5s"))
@@ -89,8 +106,14 @@ fn new_form_page(page: &Page, t: &SpecText, start: bool, errors: &Errors) -> Mar
 }
 
 /// `GET /campaigns/new`.
-pub async fn new_form(page: Page) -> Markup {
-    new_form_page(&page, &SpecText::default(), true, &Errors::default())
+pub async fn new_form(State(app): State<App>, page: Page) -> Markup {
+    new_form_page(
+        &page,
+        app.gateways(),
+        &SpecText::default(),
+        true,
+        &Errors::default(),
+    )
 }
 
 /// `POST /campaigns`: creates (and starts) the campaign, or shows the form again with a
@@ -115,7 +138,7 @@ pub async fn create(
     }
     (
         StatusCode::UNPROCESSABLE_ENTITY,
-        new_form_page(&page, &f.text, start, &errors),
+        new_form_page(&page, app.gateways(), &f.text, start, &errors),
     )
         .into_response()
 }
@@ -195,6 +218,7 @@ pub async fn show(
         h2 { "Settings" }
         div.card {
             dl.kv {
+                dt { "Gateway" } dd { (gateway_label(&app, s.gateway.as_deref())) }
                 dt { "Workload" } dd { (s.workload.label()) }
                 dt { "Sessions" } dd { (s.sessions) }
                 dt { "Duration" } dd { (format::seconds(s.duration_s)) " after " (format::seconds(s.warmup_s)) " warm-up" }

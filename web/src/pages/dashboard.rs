@@ -1,7 +1,8 @@
-//! The dashboard: the agent (status, interfaces with their shaping and live per-class rates),
-//! sessions by state, running and recent campaigns.
+//! The dashboard: every gateway's agent (status, interfaces with their shaping and live
+//! per-class rates), sessions by state, running and recent campaigns.
 
 use axum::extract::State;
+use futures::future::join_all;
 use maud::{Markup, html};
 
 use qoelab_collector::campaign::{self, Campaign, CampaignStatus};
@@ -10,8 +11,9 @@ use super::format::{self, badge, progress_bar};
 use super::layout::{Nav, Page};
 use crate::App;
 use crate::agent::{InterfaceView, flatten, interfaces};
-use crate::api::analytics::agent_state;
+use crate::api::analytics::{GatewayQuery, agent_state};
 use crate::error::Problem;
+use crate::extract::Query;
 
 /// `GET /`.
 pub async fn show(State(app): State<App>, page: Page) -> Result<Markup, Problem> {
@@ -32,6 +34,7 @@ pub async fn show(State(app): State<App>, page: Page) -> Result<Markup, Problem>
             *slot += n;
         }
     }
+    let panels = join_all(app.gateways().iter().map(|g| agent_panel_markup(&app, g))).await;
     let body = html! {
         h1 { "Dashboard" }
         div.grid {
@@ -39,35 +42,39 @@ pub async fn show(State(app): State<App>, page: Page) -> Result<Markup, Problem>
             div.card { div.muted { "Sessions stored" } div.stat { (totals.done) } div { (totals.pending) " pending, " (totals.running) " running" } }
             div.card { div.muted { "Sessions failed / discarded" } div.stat { (totals.failed) " / " (totals.discarded) } }
         }
-        h2 { "Agent" }
-        div data-refresh="/agent" data-every="2000" { (agent_panel_markup(&app).await) }
+        @for (gateway, panel) in app.gateways().iter().zip(panels) {
+            h2 { "Gateway " (gateway) }
+            div data-refresh={ "/agent?gateway=" (gateway) } data-every="2000" { (panel) }
+        }
         h2 { "Running campaigns" }
         @if running.is_empty() {
             p.muted { "None. " a href="/campaigns/new" { "Start a new campaign" } "." }
         } @else {
-            (campaign_table(&running))
+            (campaign_table(&app, &running))
         }
         h2 { "Recent campaigns" }
         @let recent: Vec<&Campaign> = campaigns.iter().take(5).collect();
         @if recent.is_empty() {
             p.muted { "No campaigns yet. " a href="/campaigns/new" { "Create the first one" } "." }
         } @else {
-            (campaign_table(&recent))
+            (campaign_table(&app, &recent))
         }
     };
     Ok(page.render("Dashboard", Nav::Dashboard, body))
 }
 
-/// A table of campaigns with their progress.
-pub fn campaign_table(campaigns: &[&Campaign]) -> Markup {
+/// A table of campaigns with their progress (and their gateway, on a server with several).
+pub fn campaign_table(app: &App, campaigns: &[&Campaign]) -> Markup {
+    let several = app.gateways().len() > 1;
     html! {
         table {
-            thead { tr { th { "Campaign" } th { "Workload" } th { "State" } th { "Progress" }
+            thead { tr { th { "Campaign" } @if several { th { "Gateway" } } th { "Workload" } th { "State" } th { "Progress" }
                 th.num { "Done" } th.num { "Failed" } th.num { "Sessions" } th { "Created" } } }
             tbody {
                 @for c in campaigns {
                     tr {
                         td { a href={ "/campaigns/" (c.id) } { "#" (c.id) " " (c.spec.name) } }
+                        @if several { td { (gateway_label(app, c.spec.gateway.as_deref())) } }
                         td { (c.spec.workload.label()) }
                         td { (badge(c.status)) }
                         td style="min-width: 8rem" { (progress_bar(&c.progress)) }
@@ -82,21 +89,38 @@ pub fn campaign_table(campaigns: &[&Campaign]) -> Markup {
     }
 }
 
-/// `GET /agent`: the agent panel alone (the dashboard refreshes it).
-pub async fn agent_panel(State(app): State<App>) -> Markup {
-    agent_panel_markup(&app).await
+/// The gateway a campaign asking for `gateway` runs on, or the name it asks for followed by
+/// why it cannot run (a gateway this server does not have).
+pub fn gateway_label(app: &App, gateway: Option<&str>) -> String {
+    match app.gateway(gateway) {
+        Ok(name) => name.to_string(),
+        Err(_) => format!(
+            "{} (not a gateway of this server)",
+            gateway.unwrap_or_default()
+        ),
+    }
 }
 
-async fn agent_panel_markup(app: &App) -> Markup {
-    let (status, stats) = agent_state(app).await;
+/// `GET /agent?gateway=NAME`: a gateway's agent panel alone (the dashboard refreshes it).
+pub async fn agent_panel(
+    State(app): State<App>,
+    Query(q): Query<GatewayQuery>,
+) -> Result<Markup, Problem> {
+    let gateway = app.gateway(q.gateway.as_deref())?;
+    Ok(agent_panel_markup(&app, gateway).await)
+}
+
+async fn agent_panel_markup(app: &App, gateway: &str) -> Markup {
+    let (status, stats) = agent_state(app, gateway).await;
     let status = match status {
         Ok(status) => status,
         Err(why) => {
             return html! {
                 div.card {
                     span.badge.failed { "agent not connected" }
-                    " " span.muted { (why) ". Sessions cannot be shaped or captured until " code { "qoelab agent" } " runs and "
-                        code { "qoelab serve --agent SOCKET" } " points at its socket." }
+                    " " span.muted { (why) ". Sessions of gateway " (gateway) " cannot be shaped or captured until "
+                        code { "qoelab agent" } " runs there and " code { "qoelab serve" } " reaches it ("
+                        code { "--agent" } ", or the gateway's " code { "agent" } " in " code { "--gateways FILE" } ")." }
                 }
             };
         }

@@ -8,10 +8,11 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::Value;
 
-use qoelab_collector::campaign::SessionStatus;
+use qoelab_collector::campaign::{self, SessionStatus};
 use qoelab_collector::session::{self, Bin, SessionDetail, SessionQuery};
 use qoelab_units::{Limit, Rate};
 
+use super::dashboard::gateway_label;
 use super::form::{self, Errors};
 use super::format::{self, badge};
 use super::layout::{Nav, Page};
@@ -332,6 +333,7 @@ pub async fn show(
 ) -> Result<Markup, Problem> {
     let d = session::detail(app.db(), id).await?;
     let s = &d.session;
+    let gateway = campaign::get(app.db(), s.campaign_id).await?.spec.gateway;
     let predicted = predictions(&app, id).await?;
     let flow_columns: Vec<(&str, &str)> = FLOW_COLUMNS
         .iter()
@@ -354,6 +356,7 @@ pub async fn show(
         div.card {
             dl.kv {
                 dt { "Campaign" } dd { a href={ "/campaigns/" (s.campaign_id) } { "#" (s.campaign_id) } ", session " (s.seq + 1) }
+                dt { "Gateway" } dd { (gateway_label(&app, gateway.as_deref())) }
                 dt { "Limit" } dd { (format::limit(s.profile.rate_bps)) }
                 dt { "Delay / loss" } dd { (s.profile.delay_ms.map_or("–".into(), |d| format!("{d} ms"))) " / " (s.profile.loss.map_or("–".into(), format::percent)) }
                 dt { "Workload" } dd { (s.workload) }
