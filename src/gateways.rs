@@ -67,7 +67,8 @@ pub struct LinkArgs {
     /// http://198.18.2.2:8080; its traffic must cross the shaped link.
     #[arg(long, env = "QOELAB_VIDEO_SERVER")]
     video_server: Option<String>,
-    /// IoT sink the built-in uploaders send to (`qoelab workload iot sink`), HOST:PORT.
+    /// IoT sink the built-in uploaders send to, HOST:PORT: analytic i of a session sends to
+    /// PORT+i, so the sink listens on PORT..PORT+15 (`qoelab workload iot sink --ports 16`).
     #[arg(long, env = "QOELAB_IOT_SINK")]
     iot_sink: Option<String>,
 }

@@ -87,6 +87,10 @@ pub struct CampaignSpec {
 /// Largest number of sessions in one campaign.
 pub const MAX_SESSIONS: u32 = 100_000;
 
+/// Most analytics of an IoT workload: analytic i uploads to the sink's port + i, so that its
+/// flows are told apart by port, and the sink listens on this many ports.
+pub const MAX_ANALYTICS: usize = 16;
+
 impl CampaignSpec {
     /// Checks every field; the error names the field, the value and the accepted form (the
     /// first of [`CampaignSpec::problems`]).
@@ -175,6 +179,13 @@ impl CampaignSpec {
                 "[]",
                 "at least one analytic",
             )),
+            Workload::Iot { analytics } if analytics.len() > MAX_ANALYTICS => {
+                out.push(Error::invalid(
+                    "workload.analytics",
+                    format!("{} analytics", analytics.len()),
+                    format!("at most {MAX_ANALYTICS} analytics"),
+                ))
+            }
             Workload::Iot { analytics } => {
                 if let Some(i) = analytics
                     .iter()
@@ -630,6 +641,18 @@ mod tests {
             (
                 Box::new(|s| s.gateway = Some("GW 1".into())),
                 "gateway = 'GW 1' is not accepted: 1 to 32 lowercase letters",
+            ),
+            (
+                Box::new(|s| {
+                    let one = IotAnalytic {
+                        kind: "object-detection".into(),
+                        knob: 1.0,
+                    };
+                    s.workload = Workload::Iot {
+                        analytics: vec![one; MAX_ANALYTICS + 1],
+                    }
+                }),
+                "workload.analytics = '17 analytics'",
             ),
         ];
         for (mutate, expected) in cases {

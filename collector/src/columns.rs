@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use qoelab_capture::record::{Column, DirectionRecord, FlowColumns};
 
-use crate::features::{IDLE_BYTES, aggregation_of};
+use crate::features::{ANALYTIC_COLUMNS, IDLE_BYTES, aggregation_of};
 
 /// Columns of the session row other than flow aggregates: (name, unit, definition).
 const SESSION_COLUMNS: [(&str, &str, &str); 7] = [
@@ -97,6 +97,36 @@ const SERIES_COLUMNS: [(&str, &str, &str); 12] = [
     ("burst_duration_mean_s", "s", "Mean length of a burst"),
 ];
 
+/// Columns of each analytic of an IoT session other than its flow aggregates, after
+/// `an_<name>_`.
+const ANALYTIC_EXTRA_COLUMNS: [(&str, &str, &str); 2] = [
+    (
+        "flow_count",
+        "flows",
+        "Flows matching the analytic's rule (its uploads)",
+    ),
+    (
+        "c2s_throughput_bps",
+        "bit/s",
+        "Its flows' c2s IP bytes × 8 / the time from their first packet to their last",
+    ),
+];
+
+/// Labels of each analytic of an IoT session, after `label_an_<name>_`: from its final report.
+const ANALYTIC_LABELS: [(&str, &str, &str); 3] = [
+    ("expected_qos", "-", "QoS its model expects at its knob"),
+    (
+        "achieved_qos",
+        "-",
+        "its achieved QoS (expected QoS × on-time frames / due frames)",
+    ),
+    (
+        "on_time_ratio",
+        "fraction",
+        "share of its frames complete at the sink within their deadline",
+    ),
+];
+
 fn row(md: &mut String, name: &str, unit: &str, definition: &str) {
     let _ = writeln!(md, "| `{name}` | {unit} | {definition} |");
 }
@@ -124,8 +154,11 @@ pub fn columns_markdown() -> String {
          Flow features aggregate the session's flow records — each defined in\n\
          [`capture/COLUMNS.md`](../capture/COLUMNS.md) — over all its flows, by the rule in front\n\
          of the definition; byte-weighted means weigh each flow by its IP bytes in that\n\
-         direction. Series features come from the capture's 1-second bins of the whole session\n\
-         after the campaign's warm-up.\n\n\
+         direction. The handshake RTTs are a plain mean over the flows that have one: each flow\n\
+         has one sample, so a sum grows with the number of connections and a byte weight lets one\n\
+         bulk flow speak for all; the minimum would repeat `rtt_min_ms`, while the mean keeps the\n\
+         queueing met by connections opened under load. Series features come from the capture's\n\
+         1-second bins of the whole session after the campaign's warm-up.\n\n\
          ## Identity and context\n\n| column | unit | definition |\n|---|---|---|\n",
     );
     for (name, unit, definition) in SESSION_COLUMNS {
@@ -145,6 +178,51 @@ pub fn columns_markdown() -> String {
             let definition = definition.replace("IDLE", &IDLE_BYTES.to_string());
             row(&mut md, &format!("{prefix}{name}"), unit, &definition);
         }
+    }
+    md.push_str(
+        "\n## Per-analytic features (IoT sessions)\n\n\
+         An IoT session's record (`qoelab.iot-session.v1`, see\n\
+         [`workload/FORMATS.md`](../workload/FORMATS.md)) gives each analytic the match rule of its\n\
+         flows. The built-in uploaders send analytic i to the sink's port + i, so its rule is\n\
+         `{\"protocol\": \"tcp\", \"dst_port\": PORT+i}`, in the form of a shaping class's match (a\n\
+         flow's client is the source, its server the destination). The flows a rule selects are\n\
+         aggregated again, by the rules above, into the analytic's columns; `<name>` is the\n\
+         analytic's name with anything but `a-z`, `0-9` and `_` turned into `_`, e.g.\n\
+         `an_object_detection_0_c2s_ip_bytes`. Other sessions have none of these columns.\n\n\
+         | column | unit | definition |\n|---|---|---|\n",
+    );
+    for (name, unit, definition) in ANALYTIC_EXTRA_COLUMNS {
+        row(&mut md, &format!("an_<name>_{name}"), unit, definition);
+    }
+    for name in ANALYTIC_COLUMNS {
+        let (prefix, bare) = name.split_at(4);
+        let c = DirectionRecord::COLUMNS
+            .iter()
+            .find(|c| c.name == bare)
+            .expect("analytic columns are direction columns");
+        let rule = aggregation_of(name, false).expect("analytic columns are features");
+        let definition = format!("{rule} of the analytic — {}", c.definition);
+        row(
+            &mut md,
+            &format!("an_<name>_{prefix}{bare}"),
+            c.unit,
+            &definition,
+        );
+    }
+    row(
+        &mut md,
+        "unattributed_flow_count",
+        "flows",
+        "Flows of the IoT session matching no analytic's rule",
+    );
+    for (name, unit, definition) in ANALYTIC_LABELS {
+        let definition = format!("Label from the analytic's final report — {definition}");
+        row(
+            &mut md,
+            &format!("label_an_<name>_{name}"),
+            unit,
+            &definition,
+        );
     }
     md.push_str(
         "\n## Labels\n\n\
@@ -187,8 +265,11 @@ mod tests {
     fn every_feature_of_a_real_record_is_documented() {
         let record = qoelab_capture::FlowRecord::default();
         let flow = serde_json::to_value(&record).unwrap();
+        let analytic = crate::workloads::tests::analytic_record("Cam-1", 9000);
         let results = crate::session::Results {
             flows: vec![flow.as_object().unwrap().clone()],
+            // An IoT session's record: its analytic gets its own columns.
+            application: Some(crate::workloads::summarize(&[analytic])),
             ..Default::default()
         };
         let session = crate::session::Session {
@@ -209,7 +290,12 @@ mod tests {
             capture_id: None,
         };
         let md = columns_markdown();
-        for name in crate::features::feature_row(&session, &results).keys() {
+        let row = crate::features::feature_row(&session, &results);
+        assert!(row.contains_key("an_cam_1_c2s_ip_bytes"));
+        // The record's own labels are described in prose; everything else has a row.
+        let prose = |k: &str| k.starts_with("label_") && !k.starts_with("label_an_");
+        for name in row.keys().filter(|k| !prose(k)) {
+            let name = name.replace("an_cam_1_", "an_<name>_");
             assert!(
                 md.contains(&format!("| `{name}` |")),
                 "{name} is not documented"

@@ -5,14 +5,23 @@
 //! over without code here: `*_min` → minimum over flows, `*_max` → maximum, `*_avg`, `*_mean`
 //! and `*_std` → mean weighted by the flows' bytes in that direction, everything else (counts,
 //! bytes, packets) → sum; times within a flow (`*_first_*` → earliest, `*_last_*` → latest),
-//! `duration_s`, `mss_bytes` and `win_scale` → maximum; flags (true/false) → the share of
-//! flows where they hold. Identity and absolute-time columns of a flow are not features.
+//! `duration_s`, `mss_bytes` and `win_scale` → maximum; `rtt_handshake_ms` → plain mean over
+//! the flows that have one; flags (true/false) → the share of flows where they hold. Identity
+//! and absolute-time columns of a flow are not features.
+//!
+//! An IoT session's record gives each analytic the match rule of its flows (TCP to its own
+//! sink port): the flows matching it are aggregated again into that analytic's `an_<name>_…`
+//! columns, next to its QoS labels.
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 
+use qoelab_shaper::classify::{Match, Protocol};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::session::{Bin, Results, Session};
+use crate::workloads::AnalyticRecord;
 
 /// Flow columns that identify a flow or place it in time; they are not aggregated.
 const NOT_FEATURES: [&str; 8] = [
@@ -28,6 +37,14 @@ const NOT_FEATURES: [&str; 8] = [
 
 /// Flow columns aggregated by their maximum although their names carry no `_max`.
 const MAX_COLUMNS: [&str; 3] = ["duration_s", "mss_bytes", "win_scale"];
+
+/// Flow columns aggregated by their plain mean over the flows that have a value: one sample
+/// per flow, which neither sums nor weighs by bytes meaningfully.
+const MEAN_COLUMNS: [&str; 1] = ["rtt_handshake_ms"];
+
+/// Flow columns aggregated again per analytic of an IoT session (the uploads are client to
+/// server), as `an_<name>_<column>`.
+pub const ANALYTIC_COLUMNS: [&str; 3] = ["c2s_ip_bytes", "c2s_retx_pkts", "c2s_rtt_avg_ms"];
 
 /// Fields of an application record that describe the session rather than its quality.
 const NOT_LABELS: [&str; 4] = ["schema", "session", "server", "started_unix_ms"];
@@ -53,6 +70,7 @@ fn is_time_column(name: &str) -> bool {
 enum Rule {
     Min,
     Max,
+    Mean,
     WeightedMean,
     Share,
     Sum,
@@ -67,6 +85,7 @@ pub fn aggregation_of(name: &str, flag: bool) -> Option<&'static str> {
     Some(match rule_for(name, flag) {
         Rule::Min => "Minimum over flows",
         Rule::Max => "Maximum over flows",
+        Rule::Mean => "Mean over the flows that have one",
         Rule::WeightedMean => "Byte-weighted mean over flows",
         Rule::Share => "Share of flows where it holds",
         Rule::Sum => "Sum over flows",
@@ -84,6 +103,8 @@ fn rule_for(name: &str, flag: bool) -> Rule {
         Rule::Min
     } else if bare.starts_with("last_") || name.contains("_last_") || MAX_COLUMNS.contains(&bare) {
         Rule::Max
+    } else if MEAN_COLUMNS.contains(&bare) {
+        Rule::Mean
     } else if name.ends_with("_min") || name.contains("_min_") {
         Rule::Min
     } else if name.ends_with("_max") || name.contains("_max_") {
@@ -136,6 +157,7 @@ pub fn feature_row(session: &Session, results: &Results) -> BTreeMap<String, Val
         .collect();
     series_features(&capture_bins, results.bin_ms.max(1), &mut row);
     if let Some(Value::Object(record)) = &results.application {
+        attribute_flows(&results.flows, record, &mut row);
         for (key, value) in record {
             if NOT_LABELS.contains(&key.as_str()) {
                 continue;
@@ -174,6 +196,17 @@ impl Acc {
             weights: 0.0,
         }
     }
+
+    /// The session feature of column `name` from this aggregate (`null` if undefined).
+    fn value(&self, name: &str) -> Value {
+        finite(match rule_for(name, self.flag) {
+            Rule::Share | Rule::Mean => self.sum / self.count as f64,
+            Rule::Min => self.min,
+            Rule::Max => self.max,
+            Rule::Sum => self.sum,
+            Rule::WeightedMean => self.weighted / self.weights,
+        })
+    }
 }
 
 fn aggregate_flows(flows: &[Map<String, Value>], row: &mut BTreeMap<String, Value>) {
@@ -186,6 +219,15 @@ fn aggregate_flows(flows: &[Map<String, Value>], row: &mut BTreeMap<String, Valu
     };
     row.insert("tcp_flow_count".into(), count("tcp").into());
     row.insert("udp_flow_count".into(), count("udp").into());
+    for (name, acc) in accumulate(flows) {
+        if !(NOT_FEATURES.contains(&name) || is_time_column(name)) {
+            row.insert(name.to_string(), acc.value(name));
+        }
+    }
+}
+
+/// The running aggregate of every column of `flows`, in order of first appearance.
+fn accumulate<'a>(flows: impl IntoIterator<Item = &'a Map<String, Value>>) -> Vec<(&'a str, Acc)> {
     // One pass over every flow's columns. Flow records mostly share their columns in the same
     // order, so a column is first looked for just after the previous one, then by name.
     let mut accs: Vec<(&str, Acc)> = Vec::new();
@@ -218,19 +260,93 @@ fn aggregate_flows(flows: &[Map<String, Value>], row: &mut BTreeMap<String, Valu
             acc.weights += w;
         }
     }
-    for (name, acc) in accs {
-        if NOT_FEATURES.contains(&name) || is_time_column(name) {
-            continue;
-        }
-        let value = match rule_for(name, acc.flag) {
-            Rule::Share => acc.sum / acc.count as f64,
-            Rule::Min => acc.min,
-            Rule::Max => acc.max,
-            Rule::Sum => acc.sum,
-            Rule::WeightedMean => acc.weighted / acc.weights,
-        };
-        row.insert(name.to_string(), finite(value));
+    accs
+}
+
+/// The name of an analytic in column names: lower case, anything but `a-z`, `0-9` and `_`
+/// becoming `_` (`object-detection-0` → `object_detection_0`).
+fn column_name(analytic: &str) -> String {
+    analytic
+        .chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9') => c,
+            _ => '_',
+        })
+        .collect()
+}
+
+/// Whether `flow` (a capture record) matches `rule`, the flow's client being the sender: the
+/// rule's `dst` and `dst_port` are the flow's server side.
+fn flow_matches(rule: &Match, flow: &Map<String, Value>) -> bool {
+    let end = |ip: &str, port: &str| -> Option<SocketAddr> {
+        let ip = flow.get(ip)?.as_str()?.parse().ok()?;
+        Some(SocketAddr::new(
+            ip,
+            u16::try_from(flow.get(port)?.as_u64()?).ok()?,
+        ))
+    };
+    let protocol = flow
+        .get("protocol")
+        .and_then(|p| Protocol::deserialize(p).ok());
+    match (
+        protocol,
+        end("client_ip", "client_port"),
+        end("server_ip", "server_port"),
+    ) {
+        (Some(protocol), Some(client), Some(server)) => rule.matches(protocol, client, server),
+        _ => false,
     }
+}
+
+/// The per-analytic columns of an IoT session (`record` holds each analytic's report and match
+/// rule): each analytic's flows aggregated, its QoS as labels, and the flows of none. A flow
+/// matching several rules is the first analytic's. Other records add nothing.
+fn attribute_flows(
+    flows: &[Map<String, Value>],
+    record: &Map<String, Value>,
+    row: &mut BTreeMap<String, Value>,
+) {
+    let Some(Ok(analytics)) = record
+        .get("reports")
+        .map(Vec::<AnalyticRecord>::deserialize)
+    else {
+        return;
+    };
+    let mut attributed = vec![false; flows.len()];
+    for analytic in &analytics {
+        let mut mine = Vec::new();
+        for (flow, taken) in flows.iter().zip(&mut attributed) {
+            if !*taken && flow_matches(&analytic.rule, flow) {
+                *taken = true;
+                mine.push(flow);
+            }
+        }
+        let accs = accumulate(mine.iter().copied());
+        let acc = |name: &str| accs.iter().find(|(n, _)| *n == name).map(|(_, a)| a);
+        let prefix = format!("an_{}_", column_name(&analytic.report.spec.analytic));
+        let mut put = |name: &str, value: Value| row.insert(format!("{prefix}{name}"), value);
+        put("flow_count", mine.len().into());
+        for name in ANALYTIC_COLUMNS {
+            put(name, acc(name).unwrap_or(&Acc::new()).value(name));
+        }
+        // Over the span of its flows, first packet to last.
+        let span_s = match (acc("first_unix_s"), acc("last_unix_s")) {
+            (Some(first), Some(last)) => last.max - first.min,
+            _ => f64::NAN,
+        };
+        let bytes = acc("c2s_ip_bytes").map_or(0.0, |a| a.sum);
+        put("c2s_throughput_bps", finite(bytes * 8.0 / span_s));
+        let report = &analytic.report;
+        for (name, value) in [
+            ("expected_qos", report.expected_qos),
+            ("achieved_qos", report.achieved_qos),
+            ("on_time_ratio", report.on_time_ratio),
+        ] {
+            row.insert(format!("label_{prefix}{name}"), finite(value));
+        }
+    }
+    let unattributed = attributed.iter().filter(|taken| !**taken).count();
+    row.insert("unattributed_flow_count".into(), unattributed.into());
 }
 
 fn finite(v: f64) -> Value {
@@ -492,6 +608,126 @@ mod tests {
         let row = feature_row(&session(), &results);
         assert_eq!(row["s2c_tput_mean_bps"], json!(80_000.0));
         assert_eq!(row["s2c_burst_count"], json!(1.0));
+    }
+
+    #[test]
+    fn handshake_rtts_are_a_mean_over_the_flows_that_have_one() {
+        let flows = [
+            json!({"c2s_rtt_handshake_ms": 10.0, "s2c_rtt_handshake_ms": 1.0, "c2s_ip_bytes": 90_000}),
+            json!({"c2s_rtt_handshake_ms": 30.0, "s2c_rtt_handshake_ms": null, "c2s_ip_bytes": 100}),
+            json!({"c2s_ip_bytes": 100}),
+        ];
+        let row = feature_row(&session(), &with_flows(flows));
+        // Not 40 (a sum), not 10.04 (byte-weighted), and the flow without one left out.
+        assert_eq!(row["c2s_rtt_handshake_ms"], json!(20.0));
+        assert_eq!(row["s2c_rtt_handshake_ms"], json!(1.0));
+        assert_eq!(
+            aggregation_of("s2c_rtt_handshake_ms", false),
+            Some("Mean over the flows that have one")
+        );
+    }
+
+    /// A TCP flow from the client's `port` to the server's `server_port`.
+    fn upload_flow(port: u16, server_port: u16, first_s: f64, last_s: f64, bytes: u64) -> Value {
+        json!({"protocol": "tcp", "client_ip": "198.18.1.2", "client_port": port,
+               "server_ip": "198.18.2.2", "server_port": server_port,
+               "first_unix_s": first_s, "last_unix_s": last_s,
+               "c2s_ip_bytes": bytes, "c2s_retx_pkts": 1, "c2s_rtt_avg_ms": bytes as f64 / 100.0})
+    }
+
+    #[test]
+    fn a_flow_matches_a_rule_with_its_client_as_the_source() {
+        let rule: Match =
+            serde_json::from_value(json!({"protocol": "tcp", "dst_port": 9001})).unwrap();
+        let flow = |f: Value| f.as_object().unwrap().clone();
+        assert!(flow_matches(
+            &rule,
+            &flow(upload_flow(40000, 9001, 0.0, 1.0, 1))
+        ));
+        assert!(
+            !flow_matches(&rule, &flow(upload_flow(9001, 40000, 0.0, 1.0, 1))),
+            "reversed"
+        );
+        assert!(!flow_matches(
+            &rule,
+            &flow(upload_flow(40000, 9000, 0.0, 1.0, 1))
+        ));
+        let mut udp = flow(upload_flow(40000, 9001, 0.0, 1.0, 1));
+        udp.insert("protocol".into(), json!("udp"));
+        assert!(!flow_matches(&rule, &udp));
+        udp.remove("server_ip");
+        assert!(
+            !flow_matches(&Match::default(), &udp),
+            "no server address: no match"
+        );
+        assert_eq!(column_name("Object-Detection.0"), "object_detection_0");
+    }
+
+    #[test]
+    fn iot_flows_are_attributed_to_their_analytics_by_match_rule() {
+        use crate::workloads::{summarize, tests::analytic_record};
+        let analytics = [
+            analytic_record("cam-0", 9000),
+            analytic_record("Mic.1", 9001),
+            analytic_record("idle", 9002),
+        ];
+        let flows = [
+            upload_flow(40000, 9000, 100.0, 102.0, 1000),
+            upload_flow(40001, 9000, 101.0, 104.0, 3000),
+            upload_flow(40002, 9001, 100.0, 105.0, 50_000),
+            upload_flow(40003, 9003, 100.0, 101.0, 7),
+            upload_flow(9001, 40004, 100.0, 101.0, 7),
+        ];
+        let results = Results {
+            application: Some(summarize(&analytics)),
+            ..with_flows(flows)
+        };
+        let row = feature_row(&session(), &results);
+        assert_eq!(row["an_cam_0_flow_count"], json!(2));
+        assert_eq!(row["an_cam_0_c2s_ip_bytes"], json!(4000.0));
+        assert_eq!(row["an_cam_0_c2s_retx_pkts"], json!(2.0));
+        // Byte-weighted: (10·1000 + 30·3000) / 4000.
+        assert_eq!(row["an_cam_0_c2s_rtt_avg_ms"], json!(25.0));
+        // 4000 bytes from 100 s to 104 s.
+        assert_eq!(row["an_cam_0_c2s_throughput_bps"], json!(8000.0));
+        assert_eq!(row["an_mic_1_flow_count"], json!(1));
+        assert_eq!(row["an_mic_1_c2s_ip_bytes"], json!(50_000.0));
+        assert_eq!(row["an_idle_flow_count"], json!(0));
+        assert_eq!(row["an_idle_c2s_ip_bytes"], json!(0.0));
+        assert_eq!(row["an_idle_c2s_rtt_avg_ms"], Value::Null);
+        assert_eq!(row["an_idle_c2s_throughput_bps"], Value::Null);
+        assert_eq!(row["unattributed_flow_count"], json!(2));
+        let report = &analytics[1].report;
+        assert_eq!(
+            row["label_an_mic_1_expected_qos"],
+            json!(report.expected_qos)
+        );
+        assert_eq!(
+            row["label_an_mic_1_achieved_qos"],
+            json!(report.achieved_qos)
+        );
+        assert_eq!(
+            row["label_an_mic_1_on_time_ratio"],
+            json!(report.on_time_ratio)
+        );
+        // The session's own aggregates still cover every flow.
+        assert_eq!(row["flow_count"], json!(5));
+
+        // A record without rules (and any other record) adds no analytic columns.
+        let mut old = summarize(&analytics);
+        for r in old["reports"].as_array_mut().unwrap() {
+            r.as_object_mut().unwrap().remove("match");
+        }
+        let results = Results {
+            application: Some(old),
+            ..results
+        };
+        let row = feature_row(&session(), &results);
+        let analytic_columns = ["an_", "label_an_", "unattributed_"];
+        assert!(
+            !row.keys()
+                .any(|k| analytic_columns.iter().any(|p| k.starts_with(p)))
+        );
     }
 
     #[test]

@@ -186,3 +186,84 @@ async fn an_iot_campaign_measures_qos_under_each_limit() {
     );
     assert!(achieved(1_000_000) > 0.9);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_analytic_of_an_iot_session_gets_its_own_flows() {
+    let t = TestDb::sqlite().await;
+    // About 345 kbit/s and 16 kbit/s of frames, each to its own sink port; unshaped, so that
+    // no retransmission adds to what the sink received.
+    let analytics = vec![
+        IotAnalytic {
+            kind: "audio-classification".into(),
+            knob: 0.5,
+        },
+        IotAnalytic {
+            kind: "object-detection".into(),
+            knob: 0.2,
+        },
+    ];
+    let details = run_campaign(
+        &t.db,
+        spec(
+            "lab iot analytics",
+            1,
+            "unlimited",
+            3.0,
+            Workload::Iot { analytics },
+        ),
+    )
+    .await;
+    let d = &details[0];
+    let features = &d.features;
+    let reports = d.application.as_ref().expect("an IoT record")["reports"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let mut bytes = Vec::new();
+    for (i, (report, name)) in reports
+        .iter()
+        .zip(["audio_classification_0", "object_detection_1"])
+        .enumerate()
+    {
+        assert_eq!(
+            report["match"],
+            serde_json::json!({"protocol": "tcp", "dst_port": 9000 + i}),
+            "analytic {i}'s rule"
+        );
+        let column = |c: &str| features[&format!("an_{name}_{c}")].as_f64().unwrap();
+        assert_eq!(column("flow_count"), 1.0, "{name}: one upload connection");
+        // Its IP bytes are what the sink received (hello, frame headers and payloads) plus
+        // TCP/IP headers and the acknowledgements of the final report.
+        let received = report["bytes_received"].as_f64().unwrap();
+        let ip_bytes = column("c2s_ip_bytes");
+        assert!(
+            received < ip_bytes && ip_bytes < received * 1.1 + 3000.0,
+            "{name}: {ip_bytes} IP bytes for {received} bytes received"
+        );
+        assert!(column("c2s_throughput_bps") > 0.0);
+        assert_eq!(
+            features[&format!("label_an_{name}_achieved_qos")],
+            report["achieved_qos"]
+        );
+        bytes.push(ip_bytes);
+    }
+    assert!(
+        bytes[0] > 5.0 * bytes[1],
+        "the higher-rate analytic moved more: {bytes:?}"
+    );
+    // Every other flow is no upload.
+    let uploads = d
+        .flows
+        .iter()
+        .filter(|f| {
+            f["protocol"] == "tcp" && (f["server_port"] == 9000 || f["server_port"] == 9001)
+        })
+        .count();
+    assert_eq!(uploads, 2);
+    assert_eq!(
+        features["unattributed_flow_count"].as_u64().unwrap(),
+        d.flows.len() as u64 - 2,
+        "{:?}",
+        d.flows
+    );
+}

@@ -10,7 +10,7 @@
 //! one u32 entry.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
 use ipnet::IpNet;
@@ -158,6 +158,23 @@ impl Match {
             && prefixes(&self.dst, &other.dst)
             && ports(&self.src_port, &other.src_port)
             && ports(&self.dst_port, &other.dst_port)
+    }
+
+    /// Whether traffic of `protocol` from `src` to `dst` matches (ports 0 for protocols
+    /// without them). This tests addresses and ports only: the header conditions the u32
+    /// entries add for packets (no IPv4 options, first fragment) do not apply, so it also
+    /// tests a flow, `src` being the end that sent the packets the match is meant for.
+    pub fn matches(&self, protocol: Protocol, src: SocketAddr, dst: SocketAddr) -> bool {
+        let prefix =
+            |p: Option<Prefix>, addr: SocketAddr| p.is_none_or(|p| p.0.contains(&addr.ip()));
+        let port = |r: Option<PortRange>, addr: SocketAddr| {
+            r.is_none_or(|r| (r.first..=r.last).contains(&addr.port()))
+        };
+        self.protocol.is_none_or(|p| p == protocol)
+            && prefix(self.src, src)
+            && prefix(self.dst, dst)
+            && port(self.src_port, src)
+            && port(self.dst_port, dst)
     }
 
     /// The u32 entries that together match exactly these packets.
@@ -529,6 +546,27 @@ mod tests {
                 (0xffff_0000, 0x0001_0000, 12)
             ]
         );
+    }
+
+    #[test]
+    fn a_flow_matches_when_every_field_given_holds() {
+        let (client, server) = (
+            "198.18.1.2:40000".parse().unwrap(),
+            "198.18.2.2:9001".parse().unwrap(),
+        );
+        let tcp = Protocol(6);
+        let rule = m(r#"{"protocol": "tcp", "dst_port": 9001}"#);
+        assert!(rule.matches(tcp, client, server));
+        assert!(!rule.matches(Protocol(17), client, server), "protocol");
+        assert!(!rule.matches(tcp, server, client), "the other direction");
+        let other = "198.18.2.2:9002".parse().unwrap();
+        assert!(!rule.matches(tcp, client, other), "another port");
+        let range = m(r#"{"protocol": "tcp", "dst_port": "9000-9001", "src": "198.18.1.0/24"}"#);
+        assert!(range.matches(tcp, client, server));
+        assert!(!range.matches(tcp, client, other), "outside the range");
+        let v6 = m(r#"{"dst": "2001:db8::/32"}"#);
+        assert!(!v6.matches(tcp, client, server), "another family");
+        assert!(v6.matches(tcp, client, "[2001:db8::1]:80".parse().unwrap()));
     }
 
     #[test]

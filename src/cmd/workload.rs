@@ -123,6 +123,10 @@ pub struct SinkArgs {
     /// Address to listen on.
     #[arg(long, default_value = "0.0.0.0:9000")]
     listen: String,
+    /// Listen on this many consecutive ports from the --listen port (the runner's uploaders
+    /// send analytic i of a session to port PORT+i; campaigns have up to 16 analytics).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    ports: u16,
     /// POST each QoS report as JSON to this URL.
     #[arg(long)]
     report_url: Option<String>,
@@ -295,6 +299,24 @@ async fn bind(listen: &str) -> Result<tokio::net::TcpListener> {
         })
 }
 
+/// Listeners on `listen` and the `ports − 1` ports after its port, same address.
+async fn bind_ports(listen: &str, ports: u16) -> Result<Vec<tokio::net::TcpListener>> {
+    let first = bind(listen).await?;
+    let base = first.local_addr()?;
+    let mut listeners = vec![first];
+    for i in 1..ports {
+        let port = base.port().checked_add(i).with_context(|| {
+            format!(
+                "--ports {ports} from port {} goes past 65535: use a lower port or fewer ports",
+                base.port()
+            )
+        })?;
+        let addr = std::net::SocketAddr::new(base.ip(), port);
+        listeners.push(bind(&addr.to_string()).await?);
+    }
+    Ok(listeners)
+}
+
 async fn ctrl_c() {
     if tokio::signal::ctrl_c().await.is_err() {
         std::future::pending::<()>().await;
@@ -396,8 +418,15 @@ fn qoe_table(r: &QoeRecord) -> String {
 fn sink(args: SinkArgs) -> Result<()> {
     run_in(args.netns.as_deref(), || async {
         let reporter = Reporter::new(args.report_url.as_deref(), args.mqtt.as_deref()).await?;
-        let listener = bind(&args.listen).await?;
-        eprintln!("IoT sink on {}; Ctrl-C stops", listener.local_addr()?);
+        let listeners = bind_ports(&args.listen, args.ports).await?;
+        let first = listeners[0].local_addr()?;
+        let last = listeners[listeners.len() - 1].local_addr()?.port();
+        let range = if last == first.port() {
+            String::new()
+        } else {
+            format!(" to port {last}")
+        };
+        eprintln!("IoT sink on {first}{range}; Ctrl-C stops");
         let config = SinkConfig {
             reporter: reporter.clone(),
             report_interval: args.report_interval,
@@ -408,7 +437,7 @@ fn sink(args: SinkArgs) -> Result<()> {
                 serde_json::to_string(report).expect("reports serialize")
             );
         };
-        iot::run_sink(listener, config, ctrl_c(), print).await?;
+        iot::run_sinks(listeners, config, ctrl_c(), print).await?;
         reporter.close().await;
         Ok(())
     })

@@ -208,7 +208,7 @@ fn schemas() -> Value {
         "Workload": { "type": "object", "required": ["kind"], "properties": {
             "kind": { "type": "string", "enum": ["video", "iot", "external"] },
             "abr": { "type": "string", "enum": ["buffer", "rate", "mpc"], "description": "video only" },
-            "analytics": { "type": "array", "description": "iot only", "items": { "type": "object", "required": ["kind", "knob"],
+            "analytics": { "type": "array", "description": "iot only", "minItems": 1, "maxItems": 16, "items": { "type": "object", "required": ["kind", "knob"],
                 "properties": { "kind": { "type": "string" }, "knob": { "type": "number", "exclusiveMinimum": 0, "maximum": 1 } } } } } },
         "CampaignSpec": { "type": "object", "required": ["name", "sessions", "duration_s", "limits", "workload"], "properties": {
             "name": { "type": "string", "minLength": 1, "maxLength": 100 },

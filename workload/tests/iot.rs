@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use common::{Background, background, closed_port, shape};
 use qoelab_lab::{Lab, standard};
 use qoelab_workload::iot::{
-    QOS_SCHEMA, QosReport, Reporter, SinkConfig, UploaderConfig, run_sink, upload,
+    QOS_SCHEMA, QosReport, Reporter, SinkConfig, UploaderConfig, run_sink, run_sinks, upload,
 };
 use qoelab_workload::model::ModelSet;
 use qoelab_workload::testing::Mosquitto;
@@ -102,6 +102,61 @@ async fn an_unshaped_upload_achieves_its_expected_qos_and_reports_over_http() {
             .windows(2)
             .all(|w| w[0].frames_due <= w[1].frames_due)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_sink_serves_every_port_it_listens_on() {
+    let mut listeners = Vec::new();
+    for _ in 0..2 {
+        listeners.push(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap());
+    }
+    let ports: Vec<String> = listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().to_string())
+        .collect();
+    let finals: Reports = Arc::default();
+    let seen = finals.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let sink_config = SinkConfig {
+        reporter: Reporter::none(),
+        report_interval: Duration::from_secs(1),
+    };
+    let server = tokio::spawn(run_sinks(
+        listeners,
+        sink_config,
+        async { drop(stopped.await) },
+        move |r: &QosReport| seen.lock().unwrap().push(r.clone()),
+    ));
+    let uploaders: Vec<UploaderConfig> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, port)| {
+            let mut c = config(port, 0.5, 1);
+            c.analytic = format!("cam{i}");
+            c.period = Duration::from_millis(250);
+            c
+        })
+        .collect();
+    let models = ModelSet::builtin();
+    let (first, second) = tokio::try_join!(
+        upload(&uploaders[0], &models),
+        upload(&uploaders[1], &models)
+    )
+    .unwrap();
+    for (report, name) in [(&first, "cam0"), (&second, "cam1")] {
+        assert_eq!(report.spec.analytic, name);
+        assert_eq!(report.frames_on_time, 4, "{report:?}");
+    }
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    let mut names: Vec<String> = finals
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.spec.analytic.clone())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["cam0", "cam1"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,7 +2,8 @@
 //! that measures delivery and computes the achieved QoS, and QoS reports over HTTP and MQTT.
 //!
 //! - [`uploader`]: one analytic's upload session ([`upload`]).
-//! - [`sink`]: the receiving end ([`run_sink`]); the achieved-QoS rule is in [`qos`].
+//! - [`sink`]: the receiving end ([`run_sink`]; [`run_sinks`] on several ports); the
+//!   achieved-QoS rule is in [`qos`].
 //! - [`wire`]: the protocol between them.
 //! - [`report`]: report delivery (HTTP POST, MQTT publish), and [`MqttPublisher`] for other
 //!   messages.
@@ -15,7 +16,7 @@ pub mod wire;
 
 pub use qos::{QOS_SCHEMA, QosReport};
 pub use report::{MqttPublisher, Reporter};
-pub use sink::{SinkConfig, run_sink};
+pub use sink::{SinkConfig, run_sink, run_sinks};
 pub use uploader::{UploaderConfig, upload};
 
 use crate::http::HttpError;

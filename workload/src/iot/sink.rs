@@ -8,6 +8,7 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -43,14 +44,36 @@ pub async fn run_sink(
     shutdown: impl Future<Output = ()>,
     on_final: impl Fn(&QosReport) + Send + Sync + 'static,
 ) -> Result<(), IotError> {
+    run_sinks(vec![listener], config, shutdown, on_final).await
+}
+
+/// [`run_sink`] on several listeners at once (e.g. one port per analytic, so that each
+/// analytic's traffic can be told apart by its port), all sessions alike.
+pub async fn run_sinks(
+    listeners: Vec<TcpListener>,
+    config: SinkConfig,
+    shutdown: impl Future<Output = ()>,
+    on_final: impl Fn(&QosReport) + Send + Sync + 'static,
+) -> Result<(), IotError> {
     let on_final = Arc::new(on_final);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut sessions = tokio::task::JoinSet::new();
+    let accept = || {
+        std::future::poll_fn(|cx| {
+            listeners
+                .iter()
+                .find_map(|l| match l.poll_accept(cx) {
+                    Poll::Ready(accepted) => Some(accepted),
+                    Poll::Pending => None,
+                })
+                .map_or(Poll::Pending, Poll::Ready)
+        })
+    };
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
-            accepted = listener.accept() => {
+            accepted = accept() => {
                 let (stream, peer) = match accepted {
                     Ok(accepted) => accepted,
                     Err(err) => {
