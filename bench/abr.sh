@@ -8,6 +8,7 @@
 # The link: HTB at the rate on the router's interface toward the client, over a byte fifo of
 # 100 ms (at least 15 kB) — the same setup as the crate's tests. Sessions end with the last
 # download (--no-play-out; the QoE is the same). JSON records are kept in target/bench-abr/.
+# Installs jq (for the table) with apt if it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,7 @@ RATES=${RATES:-"0.75 1.25 2 3 5 10"}
 ABRS=${ABRS:-"buffer rate mpc"}
 OUT=target/bench-abr/$(date +%Y%m%d-%H%M%S)
 
+command -v jq >/dev/null || apt-get install -y -qq jq >/dev/null
 cargo build -q
 mkdir -p "$OUT"
 # A copy, so that rebuilding while the benchmark runs does not change the binary under it.

@@ -190,6 +190,14 @@ fn unit_ok(at: &str, field: &str, v: f64, low_open: bool) -> Result<()> {
     Ok(())
 }
 
+/// Checks an integer the database stores as a signed 64-bit number, up to `max`.
+fn at_most(at: &str, field: &str, v: u64, max: u64, accepted: &str) -> Result<()> {
+    if v > max {
+        return Err(Error::invalid(format!("{at}.{field}"), v, accepted));
+    }
+    Ok(())
+}
+
 fn non_negative(at: &str, field: &str, v: Option<f64>) -> Result<()> {
     match v {
         Some(v) if !(v.is_finite() && v >= 0.0) => {
@@ -225,6 +233,13 @@ impl Check for PlacementDecision {
                 "edge or cloud",
             ));
         }
+        at_most(
+            at,
+            "bytes_fetched",
+            self.bytes_fetched,
+            i64::MAX as u64,
+            "a byte count below 2^63",
+        )?;
         time_ok(at, self.ts_ms)
     }
 }
@@ -235,6 +250,13 @@ impl Check for AllocationDecision {
         name_ok(at, "analytic", &self.analytic)?;
         name_ok(at, "algorithm", &self.algorithm)?;
         unit_ok(at, "knob", self.knob, true)?;
+        at_most(
+            at,
+            "rate_bps",
+            self.rate_bps,
+            qoelab_shaper::plan::MAX_RATE_BPS,
+            "bits per second up to 100 Gbit/s",
+        )?;
         time_ok(at, self.ts_ms)
     }
 }

@@ -364,6 +364,67 @@ async fn api_bad_input_gets_4xx_naming_the_field() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exports_unknown_ids_and_out_of_range_decisions_get_4xx() {
+    for t in TestDb::both().await {
+        let s = serve(&t.db, None, None);
+        let c = Client::new(&s.router);
+        let id = video_campaign(&c, 1, 1.0, &["2mbit"]).await;
+        wait_for_status(&c, id, "done").await;
+        let r = c
+            .get(&format!("/api/v1/campaigns/{id}/export?format=xls"))
+            .await
+            .expect(422);
+        assert_eq!(r.field(), "format", "{}", r.text());
+        let r = c
+            .get(&format!("/campaigns/{id}/export/xls"))
+            .await
+            .expect(422);
+        assert!(r.text().contains("xls"), "{}", r.text());
+        c.get(&format!("/api/v1/campaigns/{id}/export?format=csv"))
+            .await
+            .expect(200);
+        for missing in [
+            "/api/v1/campaigns/42/export?format=csv",
+            "/campaigns/42/export/csv",
+            "/api/v1/sessions/42/prediction",
+            "/sessions/42/prediction",
+            "/api/v1/models/42",
+            "/api/v1/models/42/file",
+            "/api/v1/models/jobs/42",
+            "/models/42",
+        ] {
+            c.get(missing).await.expect(404);
+        }
+        c.delete("/api/v1/models/42").await.expect(404);
+
+        // A rate the database could not hold is refused by name, not stored negative.
+        let decision = |rate_bps: u64| {
+            json!({"items": [{"gateway": "gw-1", "analytic": "cam-1", "knob": 0.5,
+                "rate_bps": rate_bps, "algorithm": "raa", "ts_ms": 1_795_000_000_000_i64}]})
+        };
+        let r = c
+            .post_json(
+                "/api/v1/ingest/allocations",
+                &decision(10_000_000_000_000_000_000),
+            )
+            .await
+            .expect(422);
+        assert_eq!(r.field(), "items[0].rate_bps", "{}", r.text());
+        c.post_json("/api/v1/ingest/allocations", &decision(250_000))
+            .await
+            .expect(201);
+        let placement = json!({"items": [{"gateway": "gw-1", "analytic": "cam-1",
+            "location": "edge", "image": "det:1", "layers_fetched": ["a"],
+            "bytes_fetched": 10_000_000_000_000_000_000_u64, "ts_ms": 1_795_000_000_000_i64}]});
+        let r = c
+            .post_json("/api/v1/ingest/placements", &placement)
+            .await
+            .expect(422);
+        assert_eq!(r.field(), "items[0].bytes_fetched", "{}", r.text());
+    }
+}
+
 fn qos(analytic: &str, i: i64, knob: Value) -> Value {
     json!({"gateway": "gw1", "analytic": analytic, "kind": "object-detection", "ts_ms": 1_700_000_000_000i64 + i * 60_000,
         "knob": knob, "expected_qos": 0.9, "achieved_qos": 0.85, "throughput_bps": 400000.0 + i as f64})
