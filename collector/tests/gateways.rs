@@ -9,17 +9,17 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::TestDb;
+use common::{SleepingDriver, TestDb, wait_for};
 use qoelab_collector::campaign::{
     self, CampaignSpec, CampaignStatus, Profile, SessionStatus, Workload,
 };
 use qoelab_collector::events::Events;
 use qoelab_collector::gateways::{Gateways, Multiplexer};
-use qoelab_collector::runner::{Control, Driver, Network, Runner};
+use qoelab_collector::runner::{Control, Network, Runner};
 use qoelab_collector::session::{self, Results, SessionQuery};
 use qoelab_collector::{Db, Error};
 use qoelab_units::parse_limits;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 /// A link that remembers the limits it was shaped to and carries traffic at that rate.
@@ -59,22 +59,6 @@ impl Network for Link {
     }
 }
 
-struct Sleep;
-
-impl Driver for Sleep {
-    async fn run(
-        &self,
-        _: &Workload,
-        total: Duration,
-        cancel: CancellationToken,
-    ) -> Result<Option<Value>, String> {
-        tokio::select! {
-            _ = tokio::time::sleep(total) => Ok(Some(json!({"stall_count": 0}))),
-            _ = cancel.cancelled() => Err("cancelled".into()),
-        }
-    }
-}
-
 fn spec(limits: &str, sessions: u32, gateway: Option<&str>) -> CampaignSpec {
     CampaignSpec {
         name: "gateways".into(),
@@ -92,21 +76,11 @@ fn spec(limits: &str, sessions: u32, gateway: Option<&str>) -> CampaignSpec {
     }
 }
 
-async fn wait_for(db: &Db, id: i64, status: CampaignStatus) {
-    for _ in 0..400 {
-        if campaign::get(db, id).await.unwrap().status == status {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("campaign {id} never became {status}");
-}
-
 /// Two gateways, `gw-a` and `gw-b`, with their links and runners (not running yet).
 struct Two {
     gateways: Gateways,
     links: [Link; 2],
-    runners: [Arc<Runner<Link, Sleep>>; 2],
+    runners: [Arc<Runner<Link, SleepingDriver>>; 2],
 }
 
 impl Two {
@@ -117,7 +91,8 @@ impl Two {
             vec!["gw-a".into(), "gw-b".into()],
         );
         let links = [Link::default(), Link::default()];
-        let runners = [0, 1].map(|at| Runner::on_gateway(&gateways, at, links[at].clone(), Sleep));
+        let runners =
+            [0, 1].map(|at| Runner::on_gateway(&gateways, at, links[at].clone(), SleepingDriver));
         Two {
             gateways,
             links,

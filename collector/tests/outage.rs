@@ -2,20 +2,23 @@
 //! stored once it is back, the campaign completes, nothing is lost or duplicated. The test
 //! runs its own PostgreSQL cluster so stopping it disturbs no other test.
 
+mod common;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use common::SleepingDriver;
 use qoelab_collector::Db;
 use qoelab_collector::campaign::{
     self, CampaignSpec, CampaignStatus, Profile, SessionStatus, Workload,
 };
 use qoelab_collector::events::{Event, Events};
-use qoelab_collector::runner::{Driver, Network, Runner};
+use qoelab_collector::runner::{Network, Runner};
 use qoelab_collector::session::{self, Results, SessionQuery};
 use qoelab_units::parse_limits;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
@@ -132,20 +135,6 @@ impl Network for OneFlow {
     }
 }
 
-struct Sleep;
-
-impl Driver for Sleep {
-    async fn run(
-        &self,
-        _: &Workload,
-        total: Duration,
-        _: CancellationToken,
-    ) -> Result<Option<Value>, String> {
-        tokio::time::sleep(total).await;
-        Ok(Some(json!({"stall_count": 0})))
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn results_wait_for_postgres_to_come_back() {
     let cluster = Cluster::create();
@@ -165,7 +154,7 @@ async fn results_wait_for_postgres_to_come_back() {
     let id = campaign::create(&db, &spec).await.unwrap();
     let events = Events::default();
     let mut listener = events.subscribe();
-    let runner = Runner::new(db.clone(), OneFlow, Sleep, events);
+    let runner = Runner::new(db.clone(), OneFlow, SleepingDriver, events);
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(runner.clone().run(shutdown.clone()));
     runner.start(id).await.unwrap();

@@ -8,16 +8,16 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::TestDb;
+use common::{SleepingDriver, TestDb, wait_for};
+use qoelab_collector::Error;
 use qoelab_collector::campaign::{
     self, CampaignSpec, CampaignStatus, Profile, SessionStatus, Workload,
 };
 use qoelab_collector::events::{Event, Events};
-use qoelab_collector::runner::{Driver, Network, Runner};
+use qoelab_collector::runner::{Network, Runner};
 use qoelab_collector::session::{self, Bin, Results, SessionQuery};
-use qoelab_collector::{Db, Error};
 use qoelab_units::parse_limits;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Clone, Default)]
@@ -74,22 +74,6 @@ impl Network for ScriptedNetwork {
     }
 }
 
-struct SleepingDriver;
-
-impl Driver for SleepingDriver {
-    async fn run(
-        &self,
-        _: &Workload,
-        total: Duration,
-        cancel: CancellationToken,
-    ) -> Result<Option<Value>, String> {
-        tokio::select! {
-            _ = tokio::time::sleep(total) => Ok(Some(json!({"stall_count": 0, "qoe_class": "high"}))),
-            _ = cancel.cancelled() => Err("cancelled".into()),
-        }
-    }
-}
-
 fn spec(sessions: u32, duration_s: f64, workload: Workload) -> CampaignSpec {
     CampaignSpec {
         name: "runner".into(),
@@ -109,16 +93,6 @@ fn video() -> Workload {
     Workload::Video {
         abr: "buffer".into(),
     }
-}
-
-async fn wait_for(db: &Db, id: i64, status: CampaignStatus) {
-    for _ in 0..400 {
-        if campaign::get(db, id).await.unwrap().status == status {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("campaign {id} never became {status}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
