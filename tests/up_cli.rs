@@ -1,7 +1,8 @@
 //! `qoelab up` end to end, as a newcomer runs it: it refuses without root; with root it builds
 //! its lab, runs the demo campaign through the real agent, serves the pages and the dataset,
 //! refuses a second appliance on the same lab, and on Ctrl-C stops cleanly, leaving no
-//! namespace, link or qdisc behind and the database consistent.
+//! namespace, link or qdisc behind and the database consistent; killed (SIGKILL) in the middle
+//! of a session and started again, it completes the campaign losing and repeating nothing.
 
 mod http;
 
@@ -226,4 +227,88 @@ fn up_runs_the_demo_serves_its_dataset_and_stops_cleanly_on_ctrl_c() {
         qdiscs_before,
         "the host's qdiscs are untouched"
     );
+}
+
+#[test]
+fn up_killed_in_the_middle_of_a_session_resumes_the_campaign_when_started_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = format!("k{}", std::process::id() % 100_000);
+    let db_url = format!("sqlite://{}", dir.path().join("qoelab.db").display());
+    let port = free_port();
+    let start = || {
+        Server(
+            qoelab()
+                .args([
+                    "up",
+                    "--listen",
+                    &format!("127.0.0.1:{port}"),
+                    "--lab",
+                    &lab,
+                ])
+                .args(["--database", &db_url, "--demo-sessions", "3"])
+                .args(["--demo-duration", "4s"])
+                .arg("--run-dir")
+                .arg(dir.path().join("run"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let sessions = |status: &str| -> Vec<serde_json::Value> {
+        let path = format!("/api/v1/sessions?campaign_id=1&status={status}");
+        let (_, body) = http(port, "GET", &path, "").unwrap();
+        let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+        page["sessions"].as_array().unwrap().clone()
+    };
+    let mut up = start();
+    up.wait_healthy(port, Duration::from_secs(60));
+    let started = Instant::now();
+    let killed = loop {
+        let running = sessions("running");
+        if !sessions("done").is_empty() && running.len() == 1 {
+            break running[0]["id"].as_i64().unwrap();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no second session ran"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // A crash: no chance to restore anything or to put the session back.
+    assert!(!up.stop("-KILL", Duration::from_secs(10)).success());
+
+    // Started again on the same database and lab name: the leftovers of the killed process are
+    // removed, the interrupted session runs again, and the campaign completes.
+    let mut up = start();
+    up.wait_healthy(port, Duration::from_secs(60));
+    let started = Instant::now();
+    let done = loop {
+        let done = sessions("done");
+        if done.len() == 3 {
+            break done;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the campaign did not complete after the restart: {} done",
+            done.len()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let mut seqs: Vec<i64> = done.iter().map(|s| s["seq"].as_i64().unwrap()).collect();
+    seqs.sort();
+    assert_eq!(seqs, [0, 1, 2], "no session lost or duplicated");
+    let again = done.iter().find(|s| s["id"] == killed).unwrap();
+    assert_eq!(
+        again["attempts"], 2,
+        "the killed session ran again: {again}"
+    );
+    let (_, csv) = http(port, "GET", "/api/v1/campaigns/1/export?format=csv", "").unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        4,
+        "a header and a row per session:\n{csv}"
+    );
+    assert!(up.stop("-INT", Duration::from_secs(60)).success());
+    assert_eq!(lab_remains(&lab), Vec::<String>::new());
 }
