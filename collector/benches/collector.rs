@@ -74,7 +74,7 @@ async fn bench(db: &Db, label: &str) {
     // Store one session of 1,000 flows and 60 bins; median of 5.
     let spec = CampaignSpec {
         name: "bench".into(),
-        sessions: 2005,
+        sessions: 20_005,
         duration_s: 60.0,
         warmup_s: 0.0,
         limits: qoelab_units::parse_limits("1, 2, 5 mbit").unwrap(),
