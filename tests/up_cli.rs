@@ -49,6 +49,28 @@ fn lab_remains(lab: &str) -> Vec<String> {
     found
 }
 
+/// `qoelab up` with a demo campaign of three sessions of `demo_duration` on lab `lab`, port
+/// `port`, its database and run directory in `dir`.
+fn up(port: u16, lab: &str, dir: &std::path::Path, demo_duration: &str) -> Command {
+    let mut command = qoelab();
+    command
+        .args(["up", "--listen", &format!("127.0.0.1:{port}"), "--lab", lab])
+        .arg("--database")
+        .arg(format!("sqlite://{}", dir.join("qoelab.db").display()))
+        .args(["--demo-sessions", "3", "--demo-duration", demo_duration])
+        .arg("--run-dir")
+        .arg(dir.join("run"));
+    command
+}
+
+/// The demo campaign's sessions in `status`, as the API lists them.
+fn demo_sessions(port: u16, status: &str) -> Vec<serde_json::Value> {
+    let path = format!("/api/v1/sessions?campaign_id=1&status={status}");
+    let (_, body) = http(port, "GET", &path, "").unwrap();
+    let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+    page["sessions"].as_array().unwrap().clone()
+}
+
 #[test]
 fn up_refuses_clearly_without_root() {
     let dir = tempfile::tempdir().unwrap();
@@ -80,24 +102,7 @@ fn up_runs_the_demo_serves_its_dataset_and_stops_cleanly_on_ctrl_c() {
     let qdiscs_before = host_qdiscs();
     let port = free_port();
     let mut up = Server(
-        qoelab()
-            .args([
-                "up",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--lab",
-                &lab,
-            ])
-            .args([
-                "--database",
-                &db_url,
-                "--demo-sessions",
-                "3",
-                "--demo-duration",
-                "6s",
-            ])
-            .arg("--run-dir")
-            .arg(&run_dir)
+        up(port, &lab, dir.path(), "6s")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -136,30 +141,17 @@ fn up_runs_the_demo_serves_its_dataset_and_stops_cleanly_on_ctrl_c() {
 
     // The demo campaign's sessions run through the lab: wait for the first to be stored and
     // the next to be running.
-    let count = |status: &str| -> (u64, Vec<serde_json::Value>) {
-        let (_, body) = http(
-            port,
-            "GET",
-            &format!("/api/v1/sessions?campaign_id=1&status={status}"),
-            "",
-        )
-        .unwrap();
-        let page: serde_json::Value = serde_json::from_str(&body).unwrap();
-        (
-            page["total"].as_u64().unwrap(),
-            page["sessions"].as_array().unwrap().clone(),
-        )
-    };
     let started = Instant::now();
     loop {
-        let (done, _) = count("done");
-        let (running, _) = count("running");
-        if done >= 1 && running == 1 {
+        let (done, running) = (demo_sessions(port, "done"), demo_sessions(port, "running"));
+        if !done.is_empty() && running.len() == 1 {
             break;
         }
         assert!(
             started.elapsed() < Duration::from_secs(120),
-            "the demo did not store a session and start the next: {done} done, {running} running"
+            "the demo did not store a session and start the next: {} done, {} running",
+            done.len(),
+            running.len()
         );
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -176,7 +168,7 @@ fn up_runs_the_demo_serves_its_dataset_and_stops_cleanly_on_ctrl_c() {
     };
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     // The session running meanwhile may have been stored since: read the list afterwards.
-    let (_, sessions) = count("done");
+    let sessions = demo_sessions(port, "done");
     assert!(!rows.is_empty(), "a row per done session");
     assert!(
         rows.len() <= sessions.len(),
@@ -200,8 +192,9 @@ fn up_runs_the_demo_serves_its_dataset_and_stops_cleanly_on_ctrl_c() {
 
     // Ctrl-C in the middle of a session: it goes back to pending (it runs again at the next
     // start), the stored ones stay, and everything the appliance created is removed.
-    let (_, current) = count("running");
-    let running = current[0]["id"].as_i64().expect("a session runs");
+    let running = demo_sessions(port, "running")[0]["id"]
+        .as_i64()
+        .expect("a session runs");
     let exit = up.stop("-INT", Duration::from_secs(60));
     let mut out = String::new();
     std::io::Read::read_to_string(up.0.stdout.as_mut().unwrap(), &mut out).unwrap();
@@ -233,40 +226,22 @@ fn up_runs_the_demo_serves_its_dataset_and_stops_cleanly_on_ctrl_c() {
 fn up_killed_in_the_middle_of_a_session_resumes_the_campaign_when_started_again() {
     let dir = tempfile::tempdir().unwrap();
     let lab = format!("k{}", std::process::id() % 100_000);
-    let db_url = format!("sqlite://{}", dir.path().join("qoelab.db").display());
     let port = free_port();
     let start = || {
         Server(
-            qoelab()
-                .args([
-                    "up",
-                    "--listen",
-                    &format!("127.0.0.1:{port}"),
-                    "--lab",
-                    &lab,
-                ])
-                .args(["--database", &db_url, "--demo-sessions", "3"])
-                .args(["--demo-duration", "4s"])
-                .arg("--run-dir")
-                .arg(dir.path().join("run"))
+            up(port, &lab, dir.path(), "4s")
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap(),
         )
     };
-    let sessions = |status: &str| -> Vec<serde_json::Value> {
-        let path = format!("/api/v1/sessions?campaign_id=1&status={status}");
-        let (_, body) = http(port, "GET", &path, "").unwrap();
-        let page: serde_json::Value = serde_json::from_str(&body).unwrap();
-        page["sessions"].as_array().unwrap().clone()
-    };
     let mut up = start();
     up.wait_healthy(port, Duration::from_secs(60));
     let started = Instant::now();
     let killed = loop {
-        let running = sessions("running");
-        if !sessions("done").is_empty() && running.len() == 1 {
+        let running = demo_sessions(port, "running");
+        if !demo_sessions(port, "done").is_empty() && running.len() == 1 {
             break running[0]["id"].as_i64().unwrap();
         }
         assert!(
@@ -284,7 +259,7 @@ fn up_killed_in_the_middle_of_a_session_resumes_the_campaign_when_started_again(
     up.wait_healthy(port, Duration::from_secs(60));
     let started = Instant::now();
     let done = loop {
-        let done = sessions("done");
+        let done = demo_sessions(port, "done");
         if done.len() == 3 {
             break done;
         }
