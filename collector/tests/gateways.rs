@@ -9,7 +9,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{SleepingDriver, TestDb, wait_for};
+use common::{SleepingDriver, TestDb, one_flow, wait_for};
 use qoelab_collector::campaign::{
     self, CampaignSpec, CampaignStatus, Profile, SessionStatus, Workload,
 };
@@ -49,13 +49,7 @@ impl Network for Link {
             .flatten()
             .unwrap_or(1)
             / 8;
-        let flow = json!({"protocol": "tcp", "client_ip": "198.18.1.2", "client_port": 1,
-            "server_ip": "198.18.2.2", "server_port": 2, "c2s_ip_bytes": 1, "s2c_ip_bytes": bytes});
-        Ok(Results {
-            bin_ms: 1000,
-            flows: vec![flow.as_object().unwrap().clone()],
-            ..Results::default()
-        })
+        Ok(one_flow(1, bytes))
     }
 }
 

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use common::SleepingDriver;
+use common::{SleepingDriver, one_flow};
 use qoelab_collector::Db;
 use qoelab_collector::campaign::{
     self, CampaignSpec, CampaignStatus, Profile, SessionStatus, Workload,
@@ -18,7 +18,6 @@ use qoelab_collector::events::{Event, Events};
 use qoelab_collector::runner::{Network, Runner};
 use qoelab_collector::session::{self, Results, SessionQuery};
 use qoelab_units::parse_limits;
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
@@ -124,14 +123,7 @@ impl Network for OneFlow {
         Ok("cap".into())
     }
     async fn stop_capture(&self, _: &str) -> Result<Results, String> {
-        let flow = json!({"protocol": "tcp", "client_ip": "198.18.1.2", "client_port": 1, "server_ip": "198.18.2.2",
-            "server_port": 2, "c2s_ip_bytes": 100, "s2c_ip_bytes": 100_000});
-        Ok(Results {
-            warmup_ms: 0,
-            bin_ms: 1000,
-            flows: vec![flow.as_object().unwrap().clone()],
-            ..Results::default()
-        })
+        Ok(one_flow(100, 100_000))
     }
 }
 

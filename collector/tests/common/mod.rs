@@ -8,6 +8,7 @@ use std::time::Duration;
 use qoelab_collector::Db;
 use qoelab_collector::campaign::{self, CampaignStatus, Workload};
 use qoelab_collector::runner::Driver;
+use qoelab_collector::session::Results;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -39,4 +40,17 @@ pub async fn wait_for(db: &Db, id: i64, status: CampaignStatus) {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("campaign {id} never became {status}");
+}
+
+/// What a capture of one TCP flow between the lab's client and server gives, `s2c_ip_bytes`
+/// of it downloaded and `c2s_ip_bytes` uploaded.
+pub fn one_flow(c2s_ip_bytes: u64, s2c_ip_bytes: u64) -> Results {
+    let flow = json!({"protocol": "tcp", "client_ip": "198.18.1.2", "client_port": 1,
+        "server_ip": "198.18.2.2", "server_port": 2, "c2s_ip_bytes": c2s_ip_bytes,
+        "s2c_ip_bytes": s2c_ip_bytes});
+    Results {
+        bin_ms: 1000,
+        flows: vec![flow.as_object().unwrap().clone()],
+        ..Results::default()
+    }
 }
