@@ -394,6 +394,19 @@ fn through(url: &str, port: u16) -> (String, String) {
     (format!("{head}@127.0.0.1:{port}/{path}"), server)
 }
 
+/// Cuts the database off, publishes a report of cam1 made at `ts_ms`, and waits until the
+/// collector has tried to store it.
+async fn publish_while_cut(relay: &Relay, broker: &Mosquitto, ts_ms: u64) {
+    relay.cut();
+    publish(broker, "qoelab/gw7/cam1/qos", &report("cam1", ts_ms)).await;
+    eventually(
+        "a store attempt on the unreachable database",
+        30,
+        || async { (relay.refused() > 0).then_some(()) },
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_wait_for_an_unreachable_database_also_across_a_restart() {
     let t = TestDb::postgres().await;
@@ -406,19 +419,7 @@ async fn messages_wait_for_an_unreachable_database_also_across_a_restart() {
     wait_subscribed(&t.db, &broker).await;
 
     // The database becomes unreachable; a report arrives and waits for it.
-    relay.cut();
-    publish(
-        &broker,
-        "qoelab/gw7/cam1/qos",
-        &report("cam1", 1_700_000_001_000),
-    )
-    .await;
-    eventually(
-        "a store attempt on the unreachable database",
-        30,
-        || async { (relay.refused() > 0).then_some(()) },
-    )
-    .await;
+    publish_while_cut(&relay, &broker, 1_700_000_001_000).await;
     assert!(qos_of(&t.db, "cam1").await.is_empty());
     relay.restore();
     eventually(
@@ -431,19 +432,7 @@ async fn messages_wait_for_an_unreachable_database_also_across_a_restart() {
     // Unreachable again; this time the collector stops before the database is back. The
     // report was not acknowledged, so the broker delivers it again to the collector's next
     // start (same client id).
-    relay.cut();
-    publish(
-        &broker,
-        "qoelab/gw7/cam1/qos",
-        &report("cam1", 1_700_000_002_000),
-    )
-    .await;
-    eventually(
-        "a store attempt on the unreachable database",
-        30,
-        || async { (relay.refused() > 0).then_some(()) },
-    )
-    .await;
+    publish_while_cut(&relay, &broker, 1_700_000_002_000).await;
     subscriber.stop().await;
     relay.restore();
     let restarted = Subscriber::start(&db, &broker, "collector-a");
